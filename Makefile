@@ -1,0 +1,50 @@
+# momo-gateway: two commands on a fresh machine, `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-postgres lint format bench venv migrate demo clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+migrate: $(STAMP)
+	$(PY) manage.py migrate --no-input
+
+demo: migrate
+	$(PY) manage.py demo_tenant
+
+# The gateway on http://127.0.0.1:8000, the MTN simulator on :8001 and the worker, on SQLite.
+# MTN calls back on the per-payment URL, so a payment goes PENDING -> SUCCESSFUL by itself.
+run: demo
+	MTN_CALLBACK_URL=$${MTN_CALLBACK_URL:-http://127.0.0.1:8000} \
+	MTN_STATUS_POLL_AFTER_SECONDS=$${MTN_STATUS_POLL_AFTER_SECONDS:-10} \
+	PYTHONUNBUFFERED=1 $(VENV)/bin/honcho -f Procfile.dev start
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-postgres: $(STAMP)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/momo_gateway} $(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache

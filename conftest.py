@@ -1,0 +1,87 @@
+"""Fixtures shared by every app's tests (the Alice/Bob pattern: two tenants)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import responses
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from gateway.audit import Actor
+from tenants.services import tenant_create
+
+
+@dataclass
+class TenantCredentials:
+    tenant: object
+    api_key: str
+    client: APIClient
+
+
+def _credentials(slug: str, name: str, webhook_url: str = "") -> TenantCredentials:
+    tenant, issued = tenant_create(
+        slug=slug, name=name, webhook_url=webhook_url, actor=Actor.system()
+    )
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=issued.raw_key, HTTP_X_TENANT_ID=slug)
+    return TenantCredentials(tenant=tenant, api_key=issued.raw_key, client=client)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> Iterator[None]:
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def alice(db) -> TenantCredentials:
+    return _credentials("alice", "Alice Shop", webhook_url="https://alice.example.com/hooks")
+
+
+@pytest.fixture
+def bob(db) -> TenantCredentials:
+    return _credentials("bob", "Bob Traders")
+
+
+@pytest.fixture
+def tenant(alice):
+    return alice.tenant
+
+
+@pytest.fixture
+def other_tenant(bob):
+    return bob.tenant
+
+
+@pytest.fixture
+def api_client(alice) -> APIClient:
+    return alice.client
+
+
+@pytest.fixture
+def mtn_http(settings) -> Iterator[responses.RequestsMock]:
+    """MTN at the HTTP level, answering like the real API: tokens, 202s and statuses."""
+    settings.MTN_BASE_URL = "https://mtn.test"
+    base = settings.MTN_BASE_URL
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        for product in ("collection", "disbursement"):
+            mock.post(
+                f"{base}/{product}/token/",
+                json={
+                    "access_token": f"token-{product}",
+                    "token_type": "access_token",
+                    "expires_in": 3600,
+                },
+            )
+        mock.post(f"{base}/collection/v1_0/requesttopay", status=202)
+        mock.post(f"{base}/disbursement/v1_0/transfer", status=202)
+        yield mock
+
+
+def mtn_calls(mock: responses.RequestsMock, path_pattern: str) -> list:
+    return [call for call in mock.calls if re.search(path_pattern, call.request.url)]

@@ -1,0 +1,258 @@
+"""Idempotency keys: run a create once per (tenant, key), replay its answer afterwards.
+
+The contract's rules, in order of a request's life:
+1. ``Idempotency-Key`` is required (400 ``idempotency_key_missing``) and must be 1 to 255
+   printable ASCII characters; one pair of surrounding quotes (the IETF draft's
+   structured-field form) is accepted.
+2. A key already claimed answers from its row: same fingerprint and completed → the stored
+   status and body with ``Idempotent-Replayed: true``; different fingerprint → 422; still
+   running → 409 for up to ``IDEMPOTENCY_LOCK_TIMEOUT_SECONDS``. After that the key is
+   re-claimed: the object its request created is answered (201, current state), or the
+   request runs afresh if it created nothing.
+3. A new key: the request is validated first (a 400 stores nothing), then claimed with a
+   unique row; losing that race means another request holds the key (409 or replay).
+
+This runs inside the create views rather than as a Django middleware because it must
+come after DRF's authentication, rate limiting and validation: the contract says requests
+rejected there store nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework.response import Response
+
+from gateway.errors import GatewayError, ValidationFailed, error_body
+from gateway.models import IdempotencyKey
+
+P = TypeVar("P")
+
+REPLAY_HEADER = "Idempotent-Replayed"
+_MAX_KEY_LENGTH = 255
+
+
+class IdempotencyKeyMissing(GatewayError):
+    code = "idempotency_key_missing"
+    default_message = "This request creates something: send an Idempotency-Key header."
+
+
+class IdempotencyKeyInUse(GatewayError):
+    code = "idempotency_key_in_use"
+    http_status = 409
+    default_message = "A request with this Idempotency-Key is still being processed; retry later."
+
+
+class IdempotencyKeyReused(GatewayError):
+    code = "idempotency_key_reused"
+    http_status = 422
+    default_message = "This Idempotency-Key was used earlier with a different request body."
+
+
+def read_idempotency_key(headers: Any) -> str:
+    """The request's ``Idempotency-Key``, validated; raises a ``GatewayError`` otherwise."""
+    raw = headers.get("Idempotency-Key")
+    if raw is None or raw == "":
+        raise IdempotencyKeyMissing()
+    key = raw[1:-1] if len(raw) >= 2 and raw[0] == raw[-1] == '"' else raw
+    if not key or len(key) > _MAX_KEY_LENGTH or not all(" " <= ch <= "~" for ch in key):
+        raise ValidationFailed(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+            fields={"Idempotency-Key": ["Must be 1 to 255 printable ASCII characters."]},
+        )
+    return key
+
+
+def request_fingerprint(*, method: str, path: str, data: Any) -> str:
+    """A digest of method, path and the parsed JSON body (key order and spacing ignored)."""
+    canonical = json.dumps(
+        [method.upper(), path, data], sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Executed:
+    """What a create produced: the HTTP status and the JSON body to store and answer."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def idempotency_link(claim: IdempotencyKey | None, *, resource_type: str, resource_id: Any) -> None:
+    """Record on the claimed key which object its request created.
+
+    Call it inside the transaction that creates the object, so that a crash after that
+    point leaves a key that leads a retry to the object instead of creating another.
+    """
+    if claim is None:
+        return
+    IdempotencyKey.objects.filter(pk=claim.pk).update(
+        resource_type=resource_type, resource_id=resource_id
+    )
+    claim.resource_type = resource_type
+    claim.resource_id = resource_id
+
+
+def run_idempotent(
+    *,
+    tenant: Any,
+    key: str,
+    fingerprint: str,
+    prepare: Callable[[], P],
+    execute: Callable[[P, IdempotencyKey], Executed],
+    recover: Callable[[IdempotencyKey], Executed | None],
+) -> Response:
+    """Run ``execute`` at most once for this tenant's key and answer as the contract says.
+
+    ``prepare`` validates (its errors store nothing); ``execute`` does the work and must call
+    ``idempotency_link`` in the transaction that creates the object; ``recover`` answers for
+    a key whose request died after creating its object.
+    """
+    prepared: Any = _UNSET
+    for _ in range(3):
+        row = _find(tenant, key)
+        if row is None:
+            if prepared is _UNSET:
+                prepared = prepare()
+            claim = _try_claim(tenant, key, fingerprint)
+            if claim is None:
+                continue  # another request claimed it a moment ago: answer from its row
+        else:
+            answer = _answer_existing(row, fingerprint, recover)
+            if isinstance(answer, Response):
+                return answer
+            claim = answer
+            if prepared is _UNSET:
+                try:
+                    prepared = prepare()
+                except Exception:
+                    claim.delete()
+                    raise
+        return _execute(claim, prepared, execute)
+    raise IdempotencyKeyInUse(headers={"Retry-After": "1"})
+
+
+class _Unset:
+    pass
+
+
+_UNSET = _Unset()
+
+
+def _find(tenant: Any, key: str) -> IdempotencyKey | None:
+    return IdempotencyKey.objects.filter(
+        tenant=tenant, key=key, expires_at__gt=timezone.now()
+    ).first()
+
+
+def _try_claim(tenant: Any, key: str, fingerprint: str) -> IdempotencyKey | None:
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            # An expired key is treated as new (its row is purged lazily here or by the worker).
+            IdempotencyKey.objects.filter(tenant=tenant, key=key, expires_at__lte=now).delete()
+            return IdempotencyKey.objects.create(
+                tenant=tenant,
+                key=key,
+                fingerprint=fingerprint,
+                locked_at=now,
+                expires_at=now + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS),
+            )
+    except IntegrityError:
+        return None
+
+
+def _answer_existing(
+    row: IdempotencyKey,
+    fingerprint: str,
+    recover: Callable[[IdempotencyKey], Executed | None],
+) -> Response | IdempotencyKey:
+    if row.fingerprint != fingerprint:
+        raise IdempotencyKeyReused()
+    if row.state == IdempotencyKey.State.COMPLETED:
+        return _replay(row.response_status or 200, row.response_body or {})
+    now = timezone.now()
+    lock_timeout = timedelta(seconds=settings.IDEMPOTENCY_LOCK_TIMEOUT_SECONDS)
+    if row.locked_at is not None and row.locked_at > now - lock_timeout:
+        wait = (row.locked_at + lock_timeout - now).total_seconds()
+        raise IdempotencyKeyInUse(headers={"Retry-After": str(max(1, int(wait) + 1))})
+    # The request holding this key died. Re-claim it with a compare-and-set so that only one
+    # retry takes over, then answer with what it created, or run afresh.
+    taken = IdempotencyKey.objects.filter(
+        pk=row.pk, state=IdempotencyKey.State.IN_PROGRESS, locked_at=row.locked_at
+    ).update(locked_at=now)
+    if not taken:
+        raise IdempotencyKeyInUse(headers={"Retry-After": "1"})
+    row.locked_at = now
+    if row.resource_id is not None:
+        recovered = recover(row)
+        if recovered is not None:
+            _complete(row, recovered)
+            return _replay(recovered.status, recovered.body)
+    return row
+
+
+def _execute(
+    claim: IdempotencyKey, prepared: Any, execute: Callable[[Any, IdempotencyKey], Executed]
+) -> Response:
+    try:
+        executed = execute(prepared, claim)
+    except GatewayError as exc:
+        # A definite answer from the work itself is stored and replayed like any other.
+        executed = Executed(exc.http_status, error_body(exc.code, exc.message, exc.fields))
+    except BaseException:
+        _release(claim)
+        raise
+    _complete(claim, executed)
+    return Response(executed.body, status=executed.status)
+
+
+def _complete(claim: IdempotencyKey, executed: Executed) -> None:
+    IdempotencyKey.objects.filter(pk=claim.pk).update(
+        state=IdempotencyKey.State.COMPLETED,
+        response_status=executed.status,
+        response_body=executed.body,
+        locked_at=None,
+    )
+
+
+def _release(claim: IdempotencyKey) -> None:
+    """After an unexpected error: let a retry recover at once instead of waiting for the lock."""
+    try:
+        if claim.resource_id is None:
+            IdempotencyKey.objects.filter(pk=claim.pk, resource_id__isnull=True).delete()
+        else:
+            expired_lock = timezone.now() - timedelta(
+                seconds=settings.IDEMPOTENCY_LOCK_TIMEOUT_SECONDS + 1
+            )
+            IdempotencyKey.objects.filter(pk=claim.pk).update(locked_at=expired_lock)
+    except Exception:  # noqa: BLE001 - the original error matters more; the lock expires anyway
+        return
+
+
+def _replay(status: int, body: dict[str, Any]) -> Response:
+    return Response(body, status=status, headers={REPLAY_HEADER: "true"})
+
+
+def idempotency_keys_purge(*, now: Any = None, batch_size: int = 1000) -> int:
+    """Delete expired keys in small batches; returns how many were deleted."""
+    now = now or timezone.now()
+    total = 0
+    while True:
+        ids = list(
+            IdempotencyKey.objects.filter(expires_at__lte=now).values_list("pk", flat=True)[
+                :batch_size
+            ]
+        )
+        if not ids:
+            return total
+        total += IdempotencyKey.objects.filter(pk__in=ids).delete()[0]

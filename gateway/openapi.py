@@ -1,0 +1,46 @@
+"""Shared OpenAPI pieces: the auth headers, Idempotency-Key and the error responses."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
+from payments.api.serializers import ErrorSerializer
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description=(
+        "1 to 255 printable ASCII characters, unique per create. A retry with the same key "
+        "and body replays the first answer (`Idempotent-Replayed: true`); keys are kept 24 h."
+    ),
+)
+REQUEST_ID = OpenApiParameter(
+    "X-Request-ID",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Echoed on the response; generated when absent.",
+)
+
+
+def error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(response=ErrorSerializer, description=description)
+
+
+COMMON_ERRORS = {
+    400: error("`malformed_json` or `validation_error`."),
+    401: error("`authentication_failed`: missing, unknown or revoked API key."),
+    403: error("`tenant_suspended`."),
+    429: error("`rate_limited`; see `Retry-After`."),
+}
+NOT_FOUND = {404: error("`not_found` (another tenant's object is not found either).")}
+CREATE_ERRORS = {
+    **COMMON_ERRORS,
+    400: error("`validation_error`, `malformed_json` or `idempotency_key_missing`."),
+    409: error("`idempotency_key_in_use`: the first request with this key is still running."),
+    413: error("`payload_too_large`."),
+    422: error("`idempotency_key_reused`: the key was used with a different body."),
+}

@@ -1,0 +1,269 @@
+"""Settings for momo-gateway, read from the environment in this one place.
+
+Every variable of the contract's configuration table is read here; nothing else in the
+project touches ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from exc
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from exc
+
+
+# --- Django core -------------------------------------------------------------------------
+
+DEV_SECRET_KEY = "dev-insecure-momo-gateway-secret-key-change-me-in-production"  # noqa: S105
+DEBUG = env_bool("DEBUG", True)
+SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
+if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is the built-in development value; set SECRET_KEY (or DEBUG=true) to start."
+    )
+
+ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "").split(",") if h.strip()]
+if DEBUG and not ALLOWED_HOSTS:
+    ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "gateway",
+    "tenants",
+    "payments",
+    "mtn",
+    "webhooks",
+]
+
+MIDDLEWARE = [
+    "gateway.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "gateway.middleware.ApiErrorMiddleware",
+]
+
+ROOT_URLCONF = "gateway.urls"
+WSGI_APPLICATION = "gateway.wsgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite is the try-it-out default: wait on a busy database instead of failing at once,
+    # and take the write lock at BEGIN so that concurrent writers queue instead of deadlocking.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Without REDIS_URL the embedded default keeps rate-limit counters per process on
+    # purpose (one process for trying it out); production sets REDIS_URL.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Request bodies: a payment is a few hundred bytes; anything far larger is refused early.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 64 * 1024)
+
+# --- Security (production) ----------------------------------------------------------------
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+# --- REST framework and OpenAPI -----------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.authentication.IsTenantActive"],
+    "DEFAULT_PARSER_CLASSES": ["gateway.parsers.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "gateway.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": [],
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "momo-gateway API",
+    "DESCRIPTION": (
+        "A multi-tenant payment gateway in front of MTN Mobile Money. Authenticate every "
+        "request with `X-API-Key` and `X-Tenant-ID`; send `Idempotency-Key` on every create."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "TenantId": {"type": "apiKey", "in": "header", "name": "X-Tenant-ID"},
+        }
+    },
+    "SECURITY": [{"ApiKey": [], "TenantId": []}],
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+# --- Gateway rules ------------------------------------------------------------------------
+
+RATE_LIMIT_DEFAULT = env_str("RATE_LIMIT_DEFAULT", "120/m")
+PAYMENT_MAX_AMOUNT = Decimal(env_str("PAYMENT_MAX_AMOUNT", "1000000000"))
+IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 3600)
+# A key whose request died mid-way answers 409 for this long, then may be recovered.
+IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 60)
+
+# --- MTN MoMo -----------------------------------------------------------------------------
+
+# The local simulator (manage.py mtn_sandbox) accepts exactly these credentials by default,
+# so gateway and simulator agree with no setup. They are not secrets.
+SIMULATOR_COLLECTION_API_USER = "1f2a3b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b"
+SIMULATOR_DISBURSEMENT_API_USER = "6a7b8c9d-0e1f-4a2b-9c3d-4e5f6a7b8c9d"
+
+MTN_BASE_URL = env_str("MTN_BASE_URL", "http://127.0.0.1:8001").rstrip("/")
+MTN_TARGET_ENVIRONMENT = env_str("MTN_TARGET_ENVIRONMENT", "sandbox")
+MTN_COLLECTION_SUBSCRIPTION_KEY = env_str(
+    "MTN_COLLECTION_SUBSCRIPTION_KEY", "simulator-collection-subscription-key"
+)
+MTN_COLLECTION_API_USER = env_str("MTN_COLLECTION_API_USER", SIMULATOR_COLLECTION_API_USER)
+MTN_COLLECTION_API_KEY = env_str("MTN_COLLECTION_API_KEY", "simulator-collection-api-key")
+MTN_DISBURSEMENT_SUBSCRIPTION_KEY = env_str(
+    "MTN_DISBURSEMENT_SUBSCRIPTION_KEY", "simulator-disbursement-subscription-key"
+)
+MTN_DISBURSEMENT_API_USER = env_str("MTN_DISBURSEMENT_API_USER", SIMULATOR_DISBURSEMENT_API_USER)
+MTN_DISBURSEMENT_API_KEY = env_str("MTN_DISBURSEMENT_API_KEY", "simulator-disbursement-api-key")
+MTN_CALLBACK_URL = env_str("MTN_CALLBACK_URL").rstrip("/")
+MTN_WEBHOOK_SECRET = env_str("MTN_WEBHOOK_SECRET", "dev-mtn-webhook-secret")
+MTN_VERIFY_CALLBACKS = env_bool("MTN_VERIFY_CALLBACKS", True)
+MTN_STATUS_POLL_AFTER_SECONDS = env_int("MTN_STATUS_POLL_AFTER_SECONDS", 60)
+# HTTP timeouts for every call to MTN (connect, read), in seconds.
+MTN_CONNECT_TIMEOUT = env_float("MTN_CONNECT_TIMEOUT", 3.05)
+MTN_READ_TIMEOUT = env_float("MTN_READ_TIMEOUT", 10.0)
+# Retries inside one API request before the payment is left for the worker.
+MTN_SUBMIT_MAX_TRIES = env_int("MTN_SUBMIT_MAX_TRIES", 3)
+MTN_SUBMIT_MAX_SECONDS = env_float("MTN_SUBMIT_MAX_SECONDS", 8.0)
+
+# --- Logging ------------------------------------------------------------------------------
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

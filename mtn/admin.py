@@ -1,0 +1,1 @@
+"""Nothing of the MTN client is administered through Django admin."""

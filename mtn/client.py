@@ -1,0 +1,604 @@
+"""HTTP client for MTN MoMo Open API (collection and disbursement).
+
+Speaks only MTN: no imports from the gateway's other apps. Every call has explicit
+(connect, read) timeouts, TLS is always verified, and the caller supplies the
+``X-Reference-Id`` so that a retried POST reaches MTN at most once (reference section 4.1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.core.cache import cache
+
+from .errors import (
+    MtnConflictError,
+    MtnError,
+    MtnProtocolError,
+    classify_exception,
+    classify_response,
+    decode_body,
+)
+from .retry import RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+PRODUCTS = ("collection", "disbursement")
+
+STATUS_PENDING = "PENDING"
+STATUS_SUCCESSFUL = "SUCCESSFUL"
+STATUS_FAILED = "FAILED"
+FINAL_STATUSES = frozenset({STATUS_SUCCESSFUL, STATUS_FAILED})
+
+# MTN caps payerMessage/payeeNote at 160 characters and rejects "unsupported special
+# characters" with a 400 (apostrophe documented; '&' in sparkplug/momoapi-node#84). We keep
+# letters (any script), digits, spaces and plain punctuation only.
+TEXT_MAX_LENGTH = 160
+_TEXT_DISALLOWED = re.compile(r"[^\w .,:\-/()#!?@+]", re.UNICODE)
+_WHITESPACE = re.compile(r"\s+")
+
+# Token refresh: MTN advises refreshing ~10 minutes before the 3600 s expiry (section 3.3).
+TOKEN_REFRESH_MARGIN_SECONDS = 600
+TOKEN_LOCK_WAIT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class MtnCredentials:
+    subscription_key: str = field(repr=False)
+    api_user: str
+    api_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class MtnConfig:
+    base_url: str
+    target_environment: str
+    collection: MtnCredentials
+    disbursement: MtnCredentials
+    connect_timeout: float = 3.05
+    read_timeout: float = 10.0
+    max_tries: int = 3
+    max_seconds: float = 8.0
+
+    @classmethod
+    def from_settings(cls) -> MtnConfig:
+        return cls(
+            base_url=settings.MTN_BASE_URL.rstrip("/"),
+            target_environment=settings.MTN_TARGET_ENVIRONMENT,
+            collection=MtnCredentials(
+                subscription_key=settings.MTN_COLLECTION_SUBSCRIPTION_KEY,
+                api_user=settings.MTN_COLLECTION_API_USER,
+                api_key=settings.MTN_COLLECTION_API_KEY,
+            ),
+            disbursement=MtnCredentials(
+                subscription_key=settings.MTN_DISBURSEMENT_SUBSCRIPTION_KEY,
+                api_user=settings.MTN_DISBURSEMENT_API_USER,
+                api_key=settings.MTN_DISBURSEMENT_API_KEY,
+            ),
+            connect_timeout=float(settings.MTN_CONNECT_TIMEOUT),
+            read_timeout=float(settings.MTN_READ_TIMEOUT),
+            max_tries=int(settings.MTN_SUBMIT_MAX_TRIES),
+            max_seconds=float(settings.MTN_SUBMIT_MAX_SECONDS),
+        )
+
+    def credentials(self, product: str) -> MtnCredentials:
+        if product == "collection":
+            return self.collection
+        if product == "disbursement":
+            return self.disbursement
+        raise ValueError(f"unknown MTN product {product!r}")
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """Outcome of a request-to-pay or transfer POST.
+
+    ``already_existed`` is True when MTN answered 409 ``RESOURCE_ALREADY_EXIST`` for our
+    reference: an earlier attempt landed, so the transaction exists and must be polled.
+    """
+
+    already_existed: bool
+
+
+@dataclass(frozen=True)
+class Balance:
+    available: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class TransactionStatus:
+    """A status-endpoint (or callback) body, normalised. ``raw`` keeps MTN's JSON as received."""
+
+    status: str
+    raw_status: str | None
+    amount: Decimal | None
+    currency: str | None
+    external_id: str | None
+    financial_transaction_id: str | None
+    party_id: str | None
+    reason_code: str | None
+    reason_message: str | None
+    raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+def _as_text(value: Any) -> str | None:
+    """A string or number as text; anything else (dict, list, bool, None) as None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    return None
+
+
+def _as_decimal(value: Any) -> Decimal | None:
+    # MTN's spec says string, its own example shows a number; accept both (section 4.2).
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, float):
+        value = repr(value)
+    if not isinstance(value, str | int | Decimal):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return amount if amount.is_finite() else None
+
+
+def parse_transaction_status(body: dict[str, Any]) -> TransactionStatus:
+    """Normalise MTN's status JSON (status endpoint and callbacks share it, section 8.1).
+
+    ``CREATED`` and any unknown status map to PENDING (never final). ``reason`` may be a plain
+    string (what the live platform sends) or ``{code, message}`` (the OpenAPI spec). Odd field
+    types are tolerated; only a non-dict body raises ``ValueError``.
+    """
+    if not isinstance(body, dict):
+        raise ValueError(f"MTN status body must be a JSON object, not {type(body).__name__}")
+    raw_status = _as_text(body.get("status"))
+    normalised = raw_status.strip().upper() if raw_status else ""
+    status = normalised if normalised in FINAL_STATUSES else STATUS_PENDING
+
+    reason_code: str | None = None
+    reason_message: str | None = None
+    reason = body.get("reason")
+    if isinstance(reason, dict):
+        reason_code = _as_text(reason.get("code"))
+        reason_message = _as_text(reason.get("message"))
+    else:
+        reason_code = _as_text(reason)
+    reason_code = reason_code or None
+
+    party_id = None
+    for key in ("payer", "payee"):
+        party = body.get(key)
+        if isinstance(party, dict) and _as_text(party.get("partyId")):
+            party_id = _as_text(party.get("partyId"))
+            break
+
+    currency = _as_text(body.get("currency"))
+    return TransactionStatus(
+        status=status,
+        raw_status=raw_status,
+        amount=_as_decimal(body.get("amount")),
+        currency=currency.strip().upper() if currency else None,
+        external_id=_as_text(body.get("externalId")),
+        financial_transaction_id=_as_text(body.get("financialTransactionId")) or None,
+        party_id=party_id,
+        reason_code=reason_code,
+        reason_message=reason_message,
+        raw=dict(body),
+    )
+
+
+def sanitize_text(value: str | None) -> str | None:
+    """payerMessage/payeeNote as MTN accepts them, or None when nothing is left to send."""
+    if value is None:
+        return None
+    cleaned = _TEXT_DISALLOWED.sub("", str(value))
+    cleaned = _WHITESPACE.sub(" ", cleaned).strip()
+    cleaned = cleaned[:TEXT_MAX_LENGTH].rstrip()
+    return cleaned or None
+
+
+def _token_lifetime(expires_in: Any) -> float:
+    """Seconds to cache a token: expiry minus ~10 min, but at least half of short lifetimes."""
+    try:
+        seconds = float(expires_in)
+    except (TypeError, ValueError):
+        seconds = 3600.0  # MTN documents 3600 everywhere (section 3.2)
+    if seconds != seconds or seconds <= 0:
+        return 0.0
+    margin = min(TOKEN_REFRESH_MARGIN_SECONDS, seconds / 2)
+    return max(seconds - margin, 0.0)
+
+
+class MtnClient:
+    """One client per process is enough; it holds a pooled ``requests.Session``.
+
+    Tokens are cached in Django's cache (shared between processes with Redis), keyed by base
+    URL, product and API user, and minted by one caller at a time.
+    """
+
+    def __init__(
+        self,
+        config: MtnConfig | None = None,
+        *,
+        session: requests.Session | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        self.config = config or MtnConfig.from_settings()
+        self.session = session or requests.Session()
+        # Never turn TLS verification off (sparkplug's SDK does; reference section 10).
+        self.session.verify = True
+        self.retry_policy = retry_policy or RetryPolicy(
+            max_tries=self.config.max_tries, max_seconds=self.config.max_seconds
+        )
+
+    # --- public API: collection -----------------------------------------------------------
+
+    def request_to_pay(
+        self,
+        *,
+        reference_id: uuid.UUID,
+        amount: str,
+        currency: str,
+        external_id: str,
+        payer_msisdn: str,
+        payer_message: str | None = None,
+        payee_note: str | None = None,
+        callback_url: str | None = None,
+        retry: bool = True,
+    ) -> SubmitResult:
+        """POST /collection/v1_0/requesttopay. Idempotent per ``reference_id``.
+
+        Returns ``already_existed=True`` on 409 RESOURCE_ALREADY_EXIST. Raises MtnError.
+        """
+        body = self._transaction_body(
+            amount=amount,
+            currency=currency,
+            external_id=external_id,
+            party_key="payer",
+            msisdn=payer_msisdn,
+            payer_message=payer_message,
+            payee_note=payee_note,
+        )
+        return self._submit(
+            "collection",
+            "/collection/v1_0/requesttopay",
+            reference_id=reference_id,
+            body=body,
+            callback_url=callback_url,
+            retry=retry,
+        )
+
+    def request_to_pay_status(
+        self, *, reference_id: uuid.UUID, retry: bool = True
+    ) -> TransactionStatus:
+        """GET /collection/v1_0/requesttopay/{ref}. 404 raises MtnNotFoundError."""
+        return self._status(
+            "collection", f"/collection/v1_0/requesttopay/{_ref(reference_id)}", retry=retry
+        )
+
+    # --- public API: disbursement ---------------------------------------------------------
+
+    def transfer(
+        self,
+        *,
+        reference_id: uuid.UUID,
+        amount: str,
+        currency: str,
+        external_id: str,
+        payee_msisdn: str,
+        payer_message: str | None = None,
+        payee_note: str | None = None,
+        callback_url: str | None = None,
+        retry: bool = True,
+    ) -> SubmitResult:
+        """POST /disbursement/v1_0/transfer (v2_0 is a 404 on MTN). Idempotent per reference."""
+        body = self._transaction_body(
+            amount=amount,
+            currency=currency,
+            external_id=external_id,
+            party_key="payee",
+            msisdn=payee_msisdn,
+            payer_message=payer_message,
+            payee_note=payee_note,
+        )
+        return self._submit(
+            "disbursement",
+            "/disbursement/v1_0/transfer",
+            reference_id=reference_id,
+            body=body,
+            callback_url=callback_url,
+            retry=retry,
+        )
+
+    def transfer_status(self, *, reference_id: uuid.UUID, retry: bool = True) -> TransactionStatus:
+        """GET /disbursement/v1_0/transfer/{ref}. 404 raises MtnNotFoundError."""
+        return self._status(
+            "disbursement", f"/disbursement/v1_0/transfer/{_ref(reference_id)}", retry=retry
+        )
+
+    # --- public API: account --------------------------------------------------------------
+
+    def account_balance(self, *, product: str = "collection", retry: bool = True) -> Balance:
+        """GET /{product}/v1_0/account/balance."""
+        _check_product(product)
+        response = self._call(product, "GET", f"/{product}/v1_0/account/balance", retry=retry)
+        body = _json_object(response)
+        available = _as_decimal(body.get("availableBalance"))
+        currency = _as_text(body.get("currency"))
+        if available is None or not currency:
+            raise MtnProtocolError("UNEXPECTED_RESPONSE", "Balance body lacks fields")
+        return Balance(available=available, currency=currency)
+
+    def account_holder_active(
+        self, *, product: str = "collection", msisdn: str, retry: bool = True
+    ) -> bool:
+        """GET /{product}/v1_0/accountholder/msisdn/{msisdn}/active (type must be lower case)."""
+        _check_product(product)
+        party = requests.utils.quote(msisdn, safe="")
+        path = f"/{product}/v1_0/accountholder/msisdn/{party}/active"
+        response = self._call(product, "GET", path, retry=retry)
+        result = _json_object(response).get("result")
+        if not isinstance(result, bool):
+            raise MtnProtocolError("UNEXPECTED_RESPONSE", "accountholder body lacks 'result'")
+        return result
+
+    # --- tokens ---------------------------------------------------------------------------
+
+    def get_token(self, product: str, *, force_refresh: bool = False) -> str:
+        """A bearer token for ``product``, from the cache or freshly minted (one minter)."""
+        _check_product(product)
+        key = self._token_cache_key(product)
+        if not force_refresh:
+            token = cache.get(key)
+            if token:
+                return token
+
+        lock_key = f"{key}:lock"
+        lock_timeout = int(self.config.connect_timeout + self.config.read_timeout) + 5
+        lock_value = secrets.token_hex(8)
+        if not cache.add(lock_key, lock_value, timeout=lock_timeout):
+            # Someone else is minting: wait briefly for their token rather than minting a
+            # second one; fall through and mint ourselves if they take too long or crashed.
+            deadline = time.monotonic() + TOKEN_LOCK_WAIT_SECONDS
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+                token = cache.get(key)
+                if token:
+                    return token
+                if cache.get(lock_key) is None:
+                    break
+            return self._mint_token(product, key)
+        try:
+            if not force_refresh:
+                token = cache.get(key)
+                if token:
+                    return token
+            return self._mint_token(product, key)
+        finally:
+            if cache.get(lock_key) == lock_value:
+                cache.delete(lock_key)
+
+    def invalidate_token(self, product: str, token: str | None = None) -> None:
+        """Drop the cached token (only if it is still ``token``, when given)."""
+        key = self._token_cache_key(product)
+        if token is None or cache.get(key) == token:
+            cache.delete(key)
+
+    def _token_cache_key(self, product: str) -> str:
+        api_user = self.config.credentials(product).api_user
+        digest = hashlib.sha256(
+            f"{self.config.base_url}|{product}|{api_user}".encode()
+        ).hexdigest()[:32]
+        return f"mtn:token:{digest}"
+
+    def _mint_token(self, product: str, key: str) -> str:
+        creds = self.config.credentials(product)
+        try:
+            response = self.session.post(
+                f"{self.config.base_url}/{product}/token/",
+                auth=(creds.api_user, creds.api_key),
+                headers={"Ocp-Apim-Subscription-Key": creds.subscription_key},
+                timeout=self._timeout,
+            )
+        except requests.RequestException as exc:
+            raise classify_exception(exc) from exc
+        if response.status_code != 200:
+            raise classify_response(response)
+        body = decode_body(response)
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise MtnProtocolError(
+                "UNEXPECTED_RESPONSE", "Token response lacks access_token", status_code=200
+            )
+        lifetime = _token_lifetime(body.get("expires_in"))
+        if lifetime >= 1:
+            cache.set(key, token, timeout=int(lifetime))
+        logger.info("Minted MTN %s token (cached %ds)", product, int(lifetime))
+        return token
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    @property
+    def _timeout(self) -> tuple[float, float]:
+        return (self.config.connect_timeout, self.config.read_timeout)
+
+    def _policy(self, retry: bool) -> RetryPolicy:
+        return self.retry_policy if retry else RetryPolicy(max_tries=1)
+
+    def _transaction_body(
+        self,
+        *,
+        amount: str,
+        currency: str,
+        external_id: str,
+        party_key: str,
+        msisdn: str,
+        payer_message: str | None,
+        payee_note: str | None,
+    ) -> dict[str, Any]:
+        # MTN wants every value as a JSON string (section 4.1).
+        body: dict[str, Any] = {
+            "amount": str(amount),
+            "currency": str(currency),
+            "externalId": str(external_id),
+            party_key: {"partyIdType": "MSISDN", "partyId": str(msisdn)},
+        }
+        message = sanitize_text(payer_message)
+        note = sanitize_text(payee_note)
+        if message:
+            body["payerMessage"] = message
+        if note:
+            body["payeeNote"] = note
+        return body
+
+    def _submit(
+        self,
+        product: str,
+        path: str,
+        *,
+        reference_id: uuid.UUID,
+        body: dict[str, Any],
+        callback_url: str | None,
+        retry: bool,
+    ) -> SubmitResult:
+        headers = {"X-Reference-Id": _ref(reference_id), "Content-Type": "application/json"}
+        if callback_url:
+            # MTN 400s on an empty X-Callback-Url; omitting it is always accepted (section 4.1).
+            headers["X-Callback-Url"] = callback_url
+        try:
+            self._call(product, "POST", path, headers=headers, json=body, retry=retry)
+        except MtnConflictError:
+            # Our reference already exists at MTN: an earlier attempt (maybe one whose answer
+            # was lost) landed. Never an error and never a reason to mint a new reference.
+            logger.info("MTN %s already has reference %s", product, headers["X-Reference-Id"])
+            return SubmitResult(already_existed=True)
+        return SubmitResult(already_existed=False)
+
+    def _status(self, product: str, path: str, *, retry: bool) -> TransactionStatus:
+        response = self._call(product, "GET", path, retry=retry)
+        return parse_transaction_status(_json_object(response))
+
+    def _call(
+        self,
+        product: str,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+        retry: bool = True,
+    ) -> requests.Response:
+        """One logical product call, retried per policy with identical headers and body."""
+
+        def attempt() -> requests.Response:
+            return self._attempt(product, method, path, headers=headers or {}, json=json)
+
+        return self._policy(retry).run(attempt, description=f"{method} {path}")
+
+    def _attempt(
+        self,
+        product: str,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str],
+        json: dict[str, Any] | None,
+    ) -> requests.Response:
+        creds = self.config.credentials(product)
+        token = self.get_token(product)
+        response = self._send(method, path, creds, token, headers, json)
+        if response.status_code == 401 and not _is_gateway_error(response):
+            # Bearer expired or revoked (no APIM statusCode): mint once and retry once, as
+            # MTN-Group's PHP SDK does. A statusCode 401 is a subscription-key error that a new
+            # token cannot fix (section 3.4).
+            self.invalidate_token(product, token)
+            token = self.get_token(product, force_refresh=True)
+            response = self._send(method, path, creds, token, headers, json)
+        if 200 <= response.status_code < 300:
+            return response
+        raise classify_response(response)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        creds: MtnCredentials,
+        token: str,
+        headers: dict[str, str],
+        json: dict[str, Any] | None,
+    ) -> requests.Response:
+        all_headers = {
+            "Authorization": f"Bearer {token}",
+            "X-Target-Environment": self.config.target_environment,
+            "Ocp-Apim-Subscription-Key": creds.subscription_key,
+            **headers,
+        }
+        try:
+            return self.session.request(
+                method,
+                f"{self.config.base_url}{path}",
+                headers=all_headers,
+                json=json,
+                timeout=self._timeout,
+            )
+        except requests.RequestException as exc:
+            raise classify_exception(exc) from exc
+
+
+def _ref(reference_id: uuid.UUID | str) -> str:
+    # Accept a str too, but always send the canonical lower-case form.
+    return str(uuid.UUID(str(reference_id)))
+
+
+def _check_product(product: str) -> None:
+    if product not in PRODUCTS:
+        raise ValueError(f"unknown MTN product {product!r}")
+
+
+def _is_gateway_error(response: requests.Response) -> bool:
+    body = decode_body(response)
+    return isinstance(body, dict) and "statusCode" in body
+
+
+def _json_object(response: requests.Response) -> dict[str, Any]:
+    body = decode_body(response)
+    if not isinstance(body, dict):
+        raise MtnProtocolError(
+            "UNEXPECTED_RESPONSE",
+            f"MTN answered HTTP {response.status_code} without a JSON object",
+            status_code=response.status_code,
+        )
+    return body
+
+
+__all__ = [
+    "Balance",
+    "MtnClient",
+    "MtnConfig",
+    "MtnCredentials",
+    "MtnError",
+    "SubmitResult",
+    "TransactionStatus",
+    "parse_transaction_status",
+    "sanitize_text",
+]

@@ -1,0 +1,1 @@
+"""The MTN client keeps no database state of its own."""

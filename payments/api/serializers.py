@@ -1,0 +1,228 @@
+"""Request validation for creating payments and payouts, and response shapes for OpenAPI.
+
+Validation is strict on types: a JSON number is never silently turned into a string (or
+the reverse), unknown fields are refused, and nothing that would make the database choke
+(NUL characters, non-finite numbers, huge metadata) gets through to become a 5xx.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from payments.money import MoneyError, parse_amount, parse_currency
+from payments.states import Status
+
+_MSISDN_RE = re.compile(r"^\+?([0-9]{9,15})$", re.ASCII)
+METADATA_MAX_KEYS = 20
+METADATA_MAX_BYTES = 4096
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "number", "exclusiveMinimum": 0},
+            {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"},
+        ],
+        "description": "A JSON number or a decimal string; no more decimals than the currency has.",
+        "example": 1000,
+    }
+)
+class AmountField(serializers.Field):
+    """Keeps the raw value; it is parsed in ``validate`` once the currency is known."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> str:
+        return str(value)
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers, booleans and objects instead of coercing them."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "string", "pattern": r"^\+?[0-9]{9,15}$", "example": "256700000000"})
+class MsisdnField(serializers.Field):
+    default_error_messages = {
+        "invalid": "Must be a string holding an MSISDN: 9 to 15 digits, an optional leading +."
+    }
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        match = _MSISDN_RE.match(data)
+        if not match:
+            self.fail("invalid")
+        return match.group(1)
+
+    def to_representation(self, value: Any) -> str:
+        return str(value)
+
+
+def _check_json_value(value: Any, depth: int = 0) -> None:
+    if depth > 8:
+        raise serializers.ValidationError("Is nested too deeply (at most 8 levels).")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise serializers.ValidationError("Must not contain NUL characters.")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise serializers.ValidationError("Numbers must be finite.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json_value(key, depth + 1)
+            _check_json_value(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json_value(item, depth + 1)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "maxProperties": METADATA_MAX_KEYS,
+        "description": "Your own key-value data, returned as given (at most 20 keys, 4 KB).",
+    }
+)
+class MetadataField(serializers.Field):
+    default_error_messages = {"invalid": "Must be a JSON object."}
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        if len(data) > METADATA_MAX_KEYS:
+            raise serializers.ValidationError(f"Has more than {METADATA_MAX_KEYS} keys.")
+        _check_json_value(data)
+        if len(json.dumps(data, ensure_ascii=False).encode("utf-8")) > METADATA_MAX_BYTES:
+            raise serializers.ValidationError(f"Is larger than {METADATA_MAX_BYTES} bytes.")
+        # Drop the parser's number subclasses so that the stored JSON is plain.
+        return json.loads(json.dumps(data))
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class TransferCreateSerializer(serializers.Serializer):
+    amount = AmountField()
+    currency = serializers.CharField(
+        help_text="ISO 4217 code of a supported currency, e.g. UGX, ZMW, GHS, EUR."
+    )
+    reference = StrictCharField(
+        required=False, allow_null=True, max_length=64, help_text="Your reference."
+    )
+    description = StrictCharField(
+        required=False,
+        allow_null=True,
+        max_length=160,
+        help_text="Shown to the payer by MTN where possible.",
+    )
+    metadata = MetadataField(required=False, allow_null=True)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        errors = {str(name)[:64]: ["Unknown field."] for name in unknown}
+        try:
+            validated = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if isinstance(exc.detail, dict):
+                errors = {**exc.detail, **errors}
+            raise serializers.ValidationError(errors or exc.detail) from exc
+        if errors:
+            raise serializers.ValidationError(errors)
+        return validated
+
+    def validate_currency(self, value: Any) -> str:
+        try:
+            return parse_currency(value)
+        except MoneyError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            attrs["amount"] = parse_amount(attrs["amount"], attrs.get("currency"))
+        except MoneyError as exc:
+            raise serializers.ValidationError({"amount": [str(exc)]}) from exc
+        if attrs.get("metadata") is None:
+            attrs["metadata"] = {}
+        return attrs
+
+
+class PaymentCreateSerializer(TransferCreateSerializer):
+    payer = MsisdnField(help_text="The payer's MSISDN with country code, digits only.")
+
+
+class PayoutCreateSerializer(TransferCreateSerializer):
+    payee = MsisdnField(help_text="The payee's MSISDN with country code, digits only.")
+
+
+class FailureReasonSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class TransferSerializer(serializers.Serializer):
+    """The response shape (documentation only; responses are built in representation.py)."""
+
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=Status.choices)
+    amount = serializers.CharField(help_text="With exactly the currency's number of decimals.")
+    currency = serializers.CharField()
+    reference = serializers.CharField(allow_null=True)
+    description = serializers.CharField(allow_null=True)
+    metadata = serializers.DictField()
+    failure_reason = FailureReasonSerializer(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class PaymentSerializer(TransferSerializer):
+    payer = serializers.CharField()
+
+
+class PayoutSerializer(TransferSerializer):
+    payee = serializers.CharField()
+
+
+class PaymentListSerializer(serializers.Serializer):
+    results = PaymentSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+
+
+class PayoutListSerializer(serializers.Serializer):
+    results = PayoutSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+
+
+class EventSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    action = serializers.CharField()
+    actor = serializers.CharField()
+    data = serializers.DictField()
+
+
+class EventListSerializer(serializers.Serializer):
+    results = EventSerializer(many=True)
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()

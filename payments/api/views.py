@@ -1,0 +1,195 @@
+"""The merchant API for payments and payouts. Thin: parse, call one service, serialize."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.http import QueryDict
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from gateway.idempotency import (
+    Executed,
+    read_idempotency_key,
+    request_fingerprint,
+    run_idempotent,
+)
+from gateway.models import IdempotencyKey
+from gateway.openapi import COMMON_ERRORS, CREATE_ERRORS, IDEMPOTENCY_KEY, NOT_FOUND, REQUEST_ID
+from payments import selectors, services
+from payments.api.serializers import (
+    EventListSerializer,
+    PaymentCreateSerializer,
+    PaymentListSerializer,
+    PaymentSerializer,
+    PayoutCreateSerializer,
+    PayoutListSerializer,
+    PayoutSerializer,
+)
+from payments.models import MoneyTransfer, Payment, Payout
+from payments.representation import event_representation, transfer_representation
+from payments.states import Status
+
+LIST_PARAMETERS = [
+    OpenApiParameter("status", OpenApiTypes.STR, enum=Status.values),
+    OpenApiParameter("reference", OpenApiTypes.STR),
+    OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="Inclusive; ISO 8601."),
+    OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="Exclusive; ISO 8601."),
+    OpenApiParameter("limit", OpenApiTypes.INT, description="1 to 200; default 50."),
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="The `next` link's cursor."),
+    REQUEST_ID,
+]
+
+
+class TransferViewMixin:
+    model: ClassVar[type[MoneyTransfer]]
+    create_serializer: ClassVar[type[serializers.Serializer]]
+
+
+class TransferCollectionView(TransferViewMixin, APIView):
+    def post(self, request: Request) -> Response:
+        tenant = request.user.tenant
+        key = read_idempotency_key(request.headers)
+        data = request.data
+        fingerprint = request_fingerprint(method=request.method, path=request.path, data=data)
+
+        def prepare() -> dict[str, Any]:
+            serializer = self.create_serializer(data=data)
+            serializer.is_valid(raise_exception=True)
+            return serializer.validated_data
+
+        def execute(validated: dict[str, Any], claim: IdempotencyKey) -> Executed:
+            transfer = services.transfer_create(
+                model=self.model,
+                tenant=tenant,
+                actor=request.user.actor,
+                amount=validated["amount"],
+                currency=validated["currency"],
+                party=validated[self.model.party_field],
+                reference=validated.get("reference"),
+                description=validated.get("description"),
+                metadata=validated.get("metadata"),
+                idempotency_claim=claim,
+            )
+            transfer = services.transfer_submit(transfer=transfer)
+            return Executed(201, transfer_representation(transfer))
+
+        def recover(claim: IdempotencyKey) -> Executed | None:
+            transfer = self.model.objects.filter(tenant=tenant, pk=claim.resource_id).first()
+            return Executed(201, transfer_representation(transfer)) if transfer else None
+
+        return run_idempotent(
+            tenant=tenant,
+            key=key,
+            fingerprint=fingerprint,
+            prepare=prepare,
+            execute=execute,
+            recover=recover,
+        )
+
+    def get(self, request: Request) -> Response:
+        filters = selectors.parse_list_filters(request.query_params)
+        page = selectors.transfer_list(
+            model=self.model, tenant=request.user.tenant, filters=filters
+        )
+        next_url = None
+        if page.next_cursor:
+            params = QueryDict(mutable=True)
+            params.update(request.query_params)
+            params["cursor"] = page.next_cursor
+            next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+        return Response(
+            {"results": [transfer_representation(t) for t in page.results], "next": next_url}
+        )
+
+
+class TransferDetailView(TransferViewMixin, APIView):
+    def get(self, request: Request, transfer_id: str) -> Response:
+        transfer = selectors.transfer_get(
+            model=self.model, tenant=request.user.tenant, transfer_id=transfer_id
+        )
+        return Response(transfer_representation(transfer))
+
+
+class TransferEventsView(TransferViewMixin, APIView):
+    def get(self, request: Request, transfer_id: str) -> Response:
+        transfer = selectors.transfer_get(
+            model=self.model, tenant=request.user.tenant, transfer_id=transfer_id
+        )
+        events = selectors.transfer_events(transfer=transfer)
+        return Response({"results": [event_representation(e) for e in events]})
+
+
+def _documented(kind: str, create_serializer: type, item: type, listing: type) -> dict[str, Any]:
+    tag = [f"{kind.capitalize()}s"]
+    return {
+        "collection": {
+            "post": extend_schema(
+                operation_id=f"{kind}s_create",
+                tags=tag,
+                summary=f"Create a {kind}",
+                request=create_serializer,
+                parameters=[IDEMPOTENCY_KEY, REQUEST_ID],
+                responses={201: item, **CREATE_ERRORS},
+            ),
+            "get": extend_schema(
+                operation_id=f"{kind}s_list",
+                tags=tag,
+                summary=f"List {kind}s, newest first",
+                parameters=LIST_PARAMETERS,
+                responses={200: listing, **COMMON_ERRORS},
+            ),
+        },
+        "detail": {
+            "get": extend_schema(
+                operation_id=f"{kind}s_retrieve",
+                tags=tag,
+                summary=f"Retrieve a {kind}",
+                parameters=[REQUEST_ID],
+                responses={200: item, **COMMON_ERRORS, **NOT_FOUND},
+            )
+        },
+        "events": {
+            "get": extend_schema(
+                operation_id=f"{kind}s_events",
+                tags=tag,
+                summary=f"A {kind}'s audit trail, oldest first",
+                parameters=[REQUEST_ID],
+                responses={200: EventListSerializer, **COMMON_ERRORS, **NOT_FOUND},
+            )
+        },
+    }
+
+
+def _view(base: type[APIView], model: type[MoneyTransfer], create: type, docs: dict) -> Any:
+    view = type(
+        f"{model.__name__}{base.__name__}", (base,), {"model": model, "create_serializer": create}
+    )
+    # extend_schema_view copies inherited methods before annotating them, so payments and
+    # payouts each get their own OpenAPI description.
+    return extend_schema_view(**docs)(view)
+
+
+_payment_docs = _documented(
+    "payment", PaymentCreateSerializer, PaymentSerializer, PaymentListSerializer
+)
+_payout_docs = _documented("payout", PayoutCreateSerializer, PayoutSerializer, PayoutListSerializer)
+
+PaymentCollectionView = _view(
+    TransferCollectionView, Payment, PaymentCreateSerializer, _payment_docs["collection"]
+)
+PaymentDetailView = _view(
+    TransferDetailView, Payment, PaymentCreateSerializer, _payment_docs["detail"]
+)
+PaymentEventsView = _view(
+    TransferEventsView, Payment, PaymentCreateSerializer, _payment_docs["events"]
+)
+PayoutCollectionView = _view(
+    TransferCollectionView, Payout, PayoutCreateSerializer, _payout_docs["collection"]
+)
+PayoutDetailView = _view(TransferDetailView, Payout, PayoutCreateSerializer, _payout_docs["detail"])
+PayoutEventsView = _view(TransferEventsView, Payout, PayoutCreateSerializer, _payout_docs["events"])

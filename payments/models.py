@@ -1,0 +1,121 @@
+"""Payments (collections) and payouts (disbursements). Fields, constraints, indexes; no I/O."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import ClassVar
+
+from django.db import models
+from django.db.models import Q
+
+from payments.states import Status, Submission
+
+
+def new_callback_token() -> str:
+    # 256 random bits: the per-payment callback URL must not be guessable (contract: >= 128).
+    return secrets.token_urlsafe(32)
+
+
+class MoneyTransfer(models.Model):
+    """What a payment and a payout share: money, status, and the MTN submission's state.
+
+    ``status`` is written only by ``payments.services.transfer_transition``; the submission
+    fields only by the submission services. ``next_attempt_at`` says when the worker next
+    has something to do with the row (submit it, or poll MTN for its status); it is null
+    when nothing is due, which keeps the worker's partial index small.
+    """
+
+    kind: ClassVar[str]
+    party_field: ClassVar[str]
+    mtn_product: ClassVar[str]
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    amount = models.DecimalField(max_digits=20, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    # null, not "", for "not given": the API shows an omitted reference as null.
+    reference = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    description = models.CharField(max_length=160, null=True, blank=True)  # noqa: DJ001
+    metadata = models.JSONField(default=dict, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True, default="")
+    failure_message = models.CharField(max_length=500, blank=True, default="")
+
+    mtn_reference_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    mtn_financial_transaction_id = models.CharField(max_length=64, blank=True, default="")
+    callback_token = models.CharField(
+        max_length=64, unique=True, default=new_callback_token, editable=False
+    )
+    submission = models.CharField(
+        max_length=16, choices=Submission.choices, default=Submission.QUEUED
+    )
+    submit_attempts = models.PositiveIntegerField(default=0)
+    poll_attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    needs_review = models.BooleanField(
+        default=False, help_text="A callback disagreed with this record; a person should look."
+    )
+
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} {self.status}"
+
+    @property
+    def party(self) -> str:
+        return getattr(self, self.party_field)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in (Status.SUCCESSFUL, Status.FAILED)
+
+
+class Payment(MoneyTransfer):
+    kind = "payment"
+    party_field = "payer"
+    mtn_product = "collection"
+
+    payer = models.CharField(max_length=15)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at", "-id"], name="payment_tenant_created"),
+            models.Index(fields=["tenant", "reference"], name="payment_tenant_reference"),
+            models.Index(
+                fields=["next_attempt_at"],
+                name="payment_due_work",
+                condition=Q(next_attempt_at__isnull=False),
+            ),
+        ]
+
+
+class Payout(MoneyTransfer):
+    kind = "payout"
+    party_field = "payee"
+    mtn_product = "disbursement"
+
+    payee = models.CharField(max_length=15)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at", "-id"], name="payout_tenant_created"),
+            models.Index(fields=["tenant", "reference"], name="payout_tenant_reference"),
+            models.Index(
+                fields=["next_attempt_at"],
+                name="payout_due_work",
+                condition=Q(next_attempt_at__isnull=False),
+            ),
+        ]
+
+
+TRANSFER_MODELS: dict[str, type[MoneyTransfer]] = {"payment": Payment, "payout": Payout}

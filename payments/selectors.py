@@ -1,0 +1,157 @@
+"""Reads for payments and payouts, always scoped to a tenant.
+
+Another tenant's object is simply not found: there is no way to fetch a tenant-owned row
+without naming the tenant.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from gateway.errors import NotFound, ValidationFailed
+from gateway.models import AuditEvent
+from payments.models import MoneyTransfer
+from payments.states import Status
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+def transfer_get(*, model: type[MoneyTransfer], tenant: Any, transfer_id: Any) -> MoneyTransfer:
+    try:
+        parsed = uuid.UUID(str(transfer_id))
+    except ValueError as exc:
+        raise NotFound() from exc
+    transfer = model.objects.filter(tenant=tenant, pk=parsed).first()
+    if transfer is None:
+        raise NotFound()
+    return transfer
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    status: str | None = None
+    reference: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    limit: int = DEFAULT_PAGE_SIZE
+    cursor: tuple[datetime, uuid.UUID] | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    results: list[MoneyTransfer]
+    next_cursor: str | None
+
+
+def parse_list_filters(params: Any) -> ListFilters:
+    """Read the list's query parameters; a malformed one is a 400 ``validation_error``."""
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    status = params.get("status")
+    if status is not None:
+        if status not in Status.values:
+            errors["status"] = [f"Must be one of {', '.join(Status.values)}."]
+        values["status"] = status
+    reference = params.get("reference")
+    if reference is not None:
+        if len(reference) > 64 or "\x00" in reference:
+            errors["reference"] = ["Must be at most 64 characters."]
+        values["reference"] = reference
+    for name in ("created_after", "created_before"):
+        raw = params.get(name)
+        if raw is None:
+            continue
+        moment = _parse_timestamp(raw)
+        if moment is None:
+            errors[name] = ["Must be an ISO 8601 timestamp, e.g. 2026-01-31T12:00:00Z."]
+        values[name] = moment
+    raw_limit = params.get("limit")
+    if raw_limit is not None:
+        if (
+            not raw_limit.isascii()
+            or not raw_limit.isdigit()
+            or not (1 <= int(raw_limit) <= MAX_PAGE_SIZE)
+        ):
+            errors["limit"] = [f"Must be a whole number from 1 to {MAX_PAGE_SIZE}."]
+        else:
+            values["limit"] = int(raw_limit)
+    raw_cursor = params.get("cursor")
+    if raw_cursor is not None:
+        cursor = decode_cursor(raw_cursor)
+        if cursor is None:
+            errors["cursor"] = ["Is not a cursor this API issued."]
+        values["cursor"] = cursor
+    if errors:
+        raise ValidationFailed("A query parameter is not valid.", fields=errors)
+    return ListFilters(**values)
+
+
+def _parse_timestamp(raw: str) -> datetime | None:
+    try:
+        moment = parse_datetime(raw.replace(" ", "+") if raw.count(" ") == 1 else raw)
+    except ValueError:
+        return None
+    if moment is None:
+        return None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, UTC)
+    return moment
+
+
+def encode_cursor(transfer: MoneyTransfer) -> str:
+    raw = f"{transfer.created_at.isoformat()}|{transfer.pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(raw: str) -> tuple[datetime, uuid.UUID] | None:
+    try:
+        padded = raw + "=" * (-len(raw) % 4)
+        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+        moment_text, id_text = text.split("|", 1)
+        moment = parse_datetime(moment_text)
+        if moment is None or timezone.is_naive(moment):
+            return None
+        return moment, uuid.UUID(id_text)
+    except (ValueError, UnicodeError, binascii.Error):
+        return None
+
+
+def transfer_list(*, model: type[MoneyTransfer], tenant: Any, filters: ListFilters) -> Page:
+    """Newest first, keyset-paginated on (created_at, id) so deep pages stay cheap."""
+    queryset: QuerySet[MoneyTransfer] = model.objects.filter(tenant=tenant)
+    if filters.status:
+        queryset = queryset.filter(status=filters.status)
+    if filters.reference is not None:
+        queryset = queryset.filter(reference=filters.reference)
+    if filters.created_after:
+        queryset = queryset.filter(created_at__gte=filters.created_after)
+    if filters.created_before:
+        queryset = queryset.filter(created_at__lt=filters.created_before)
+    if filters.cursor:
+        created_at, last_id = filters.cursor
+        queryset = queryset.filter(
+            Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=last_id)
+        )
+    rows = list(queryset.order_by("-created_at", "-pk")[: filters.limit + 1])
+    has_more = len(rows) > filters.limit
+    rows = rows[: filters.limit]
+    return Page(results=rows, next_cursor=encode_cursor(rows[-1]) if has_more and rows else None)
+
+
+def transfer_events(*, transfer: MoneyTransfer) -> list[AuditEvent]:
+    """The audit trail of one payment or payout, oldest first."""
+    return list(
+        AuditEvent.objects.filter(object_type=transfer.kind, object_id=str(transfer.pk)).order_by(
+            "created_at", "id"
+        )
+    )

@@ -1,0 +1,444 @@
+"""Writes for payments and payouts: create, submit to MTN, poll, and the one status writer.
+
+Guarantees, in the words of ``architecture.md``:
+- a payment exists (with its MTN reference) before anything is sent to MTN;
+- MTN is only ever asked under that one reference, so a retry can never charge twice;
+- ``transfer_transition`` is the only code that changes ``status``; it locks the row,
+  treats a repeat as a no-op, refuses what the state table forbids, records an audit
+  event and writes the merchant webhook into the outbox, all in one transaction;
+- no network call is made while a row lock is held.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from gateway.audit import Actor, audit_record
+from gateway.idempotency import idempotency_link
+from gateway.models import IdempotencyKey
+from mtn.client import MtnClient, SubmitResult, TransactionStatus
+from mtn.errors import MtnError, MtnNotFoundError
+from payments.errors import InvalidTransition
+from payments.models import MoneyTransfer
+from payments.money import format_amount, same_amount
+from payments.representation import transfer_representation
+from payments.schedule import backoff_delay
+from payments.states import Status, Submission, can_transition, is_final
+from webhooks.outbox import outbox_enqueue
+
+logger = logging.getLogger(__name__)
+
+_client_local = threading.local()
+
+
+def mtn_client() -> MtnClient:
+    """One MTN client (and HTTP connection pool) per thread."""
+    client = getattr(_client_local, "client", None)
+    if client is None:
+        client = _client_local.client = MtnClient()
+    return client
+
+
+def in_request_lease() -> timedelta:
+    """How long the web request that created a payment owns its first submission.
+
+    The worker leaves the payment alone for this long, so that it does not race the request;
+    if the request's process dies, the worker picks the payment up when the lease ends.
+    """
+    return timedelta(
+        seconds=settings.MTN_SUBMIT_MAX_SECONDS
+        + settings.MTN_CONNECT_TIMEOUT
+        + settings.MTN_READ_TIMEOUT
+        + 5
+    )
+
+
+def callback_url_for(transfer: MoneyTransfer) -> str | None:
+    if not settings.MTN_CALLBACK_URL:
+        return None
+    return f"{settings.MTN_CALLBACK_URL}/api/v1/webhooks/mtn/{transfer.callback_token}"
+
+
+# --- create ---------------------------------------------------------------------------------
+
+
+def transfer_create(
+    *,
+    model: type[MoneyTransfer],
+    tenant: Any,
+    actor: Actor,
+    amount: Decimal,
+    currency: str,
+    party: str,
+    reference: str | None = None,
+    description: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    idempotency_claim: IdempotencyKey | None = None,
+) -> MoneyTransfer:
+    """Store a new ``PENDING`` payment or payout, queued for submission, in one transaction.
+
+    This is the recovery point: from here on the object exists with its MTN reference, and
+    the worker submits it if the caller never does. The idempotency claim is linked to it in
+    the same transaction.
+    """
+    now = timezone.now()
+    transfer = model(
+        tenant=tenant,
+        amount=amount,
+        currency=currency,
+        reference=reference,
+        description=description,
+        metadata=metadata or {},
+        next_attempt_at=now + in_request_lease(),
+        **{model.party_field: party},
+    )
+    with transaction.atomic():
+        transfer.save(force_insert=True)
+        audit_record(
+            tenant=tenant,
+            object_type=model.kind,
+            object_id=transfer.pk,
+            action=f"{model.kind}.created",
+            actor=actor,
+            data={
+                "amount": str(amount),
+                "currency": currency,
+                "mtn_reference_id": str(transfer.mtn_reference_id),
+            },
+        )
+        idempotency_link(idempotency_claim, resource_type=model.kind, resource_id=transfer.pk)
+    return transfer
+
+
+# --- submit ---------------------------------------------------------------------------------
+
+
+def _send(client: MtnClient, transfer: MoneyTransfer, *, retry: bool) -> SubmitResult:
+    common = {
+        "reference_id": transfer.mtn_reference_id,
+        "amount": format_amount(transfer.amount, transfer.currency),
+        "currency": transfer.currency,
+        "external_id": str(transfer.id),
+        "payer_message": transfer.description,
+        "payee_note": transfer.description,
+        "callback_url": callback_url_for(transfer),
+        "retry": retry,
+    }
+    if transfer.kind == "payment":
+        return client.request_to_pay(payer_msisdn=transfer.party, **common)
+    return client.transfer(payee_msisdn=transfer.party, **common)
+
+
+def transfer_submit(
+    *, transfer: MoneyTransfer, client: MtnClient | None = None, retry: bool = True
+) -> MoneyTransfer:
+    """Send a queued payment or payout to MTN under its stored reference; record the outcome.
+
+    202, or 409 for our own reference (an earlier attempt landed), is ``submitted``. A
+    permanent rejection makes it ``FAILED`` with MTN's code and message. Retryable errors,
+    past the retry budget, leave it ``PENDING`` and due for the worker within 5 seconds.
+    Safe to call twice: a payment no longer queued is returned unchanged without a call.
+    """
+    if transfer.submission != Submission.QUEUED or is_final(transfer.status):
+        return transfer
+    client = client or mtn_client()
+    try:
+        result = _send(client, transfer, retry=retry)
+    except MtnError as exc:
+        if exc.retryable:
+            return _record_submit_retry(transfer, exc)
+        return _record_submit_rejected(transfer, exc)
+    return _record_submitted(transfer, already_existed=result.already_existed)
+
+
+def _lock(transfer: MoneyTransfer) -> MoneyTransfer:
+    return (
+        type(transfer)
+        .objects.select_related("tenant")
+        .select_for_update(of=("self",))
+        .get(pk=transfer.pk)
+    )
+
+
+def _record_submitted(transfer: MoneyTransfer, *, already_existed: bool) -> MoneyTransfer:
+    now = timezone.now()
+    with transaction.atomic():
+        locked = _lock(transfer)
+        if locked.submission != Submission.QUEUED:
+            return locked
+        locked.submission = Submission.SUBMITTED
+        locked.submitted_at = now
+        locked.submit_attempts += 1
+        locked.last_error = ""
+        if not is_final(locked.status):
+            locked.next_attempt_at = now + timedelta(seconds=settings.MTN_STATUS_POLL_AFTER_SECONDS)
+        locked.save(
+            update_fields=[
+                "submission",
+                "submitted_at",
+                "submit_attempts",
+                "last_error",
+                "next_attempt_at",
+                "updated_at",
+            ]
+        )
+        audit_record(
+            tenant=locked.tenant,
+            object_type=locked.kind,
+            object_id=locked.pk,
+            action=f"{locked.kind}.submitted",
+            actor=Actor.system(),
+            data={"attempt": locked.submit_attempts, "already_existed": already_existed},
+        )
+    return locked
+
+
+def _record_submit_rejected(transfer: MoneyTransfer, exc: MtnError) -> MoneyTransfer:
+    with transaction.atomic():
+        locked = _lock(transfer)
+        if locked.submission != Submission.QUEUED:
+            return locked
+        locked.submission = Submission.REJECTED
+        locked.submit_attempts += 1
+        locked.last_error = _describe(exc)
+        locked.save(update_fields=["submission", "submit_attempts", "last_error", "updated_at"])
+        return transfer_transition(
+            transfer=locked,
+            target=Status.FAILED,
+            actor=Actor.mtn(),
+            failure_code=exc.code,
+            failure_message=exc.message,
+            data={"http_status": exc.status_code, "stage": "submission"},
+        )
+
+
+def _record_submit_retry(transfer: MoneyTransfer, exc: MtnError) -> MoneyTransfer:
+    now = timezone.now()
+    with transaction.atomic():
+        locked = _lock(transfer)
+        if locked.submission != Submission.QUEUED:
+            return locked
+        locked.submit_attempts += 1
+        delay = backoff_delay(locked.submit_attempts, now - locked.created_at)
+        if exc.retry_after:
+            delay = max(delay, timedelta(seconds=min(exc.retry_after, 300)))
+        locked.next_attempt_at = now + delay
+        locked.last_error = _describe(exc)
+        locked.save(
+            update_fields=["submit_attempts", "next_attempt_at", "last_error", "updated_at"]
+        )
+        audit_record(
+            tenant=locked.tenant,
+            object_type=locked.kind,
+            object_id=locked.pk,
+            action=f"{locked.kind}.submit_deferred",
+            actor=Actor.system(),
+            data={
+                "attempt": locked.submit_attempts,
+                "error": exc.code,
+                "http_status": exc.status_code,
+                "next_attempt_at": locked.next_attempt_at.isoformat(),
+            },
+        )
+    return locked
+
+
+# --- poll -----------------------------------------------------------------------------------
+
+
+def transfer_fetch_mtn_status(
+    *, transfer: MoneyTransfer, client: MtnClient | None = None
+) -> TransactionStatus:
+    """Ask MTN's status endpoint (one attempt); raises ``MtnError``."""
+    client = client or mtn_client()
+    if transfer.kind == "payment":
+        return client.request_to_pay_status(reference_id=transfer.mtn_reference_id, retry=False)
+    return client.transfer_status(reference_id=transfer.mtn_reference_id, retry=False)
+
+
+def transfer_poll(*, transfer: MoneyTransfer, client: MtnClient | None = None) -> MoneyTransfer:
+    """Poll MTN for a submitted, still-pending payment; apply a final status or reschedule."""
+    if transfer.submission != Submission.SUBMITTED or is_final(transfer.status):
+        return transfer
+    try:
+        mtn_status = transfer_fetch_mtn_status(transfer=transfer, client=client)
+    except MtnNotFoundError as exc:
+        # Right after a 202 MTN may briefly not know the reference yet: poll again later.
+        return _reschedule_poll(transfer, error=_describe(exc))
+    except MtnError as exc:
+        return _reschedule_poll(transfer, error=_describe(exc), retry_after=exc.retry_after)
+    if mtn_status.is_final:
+        return transfer_apply_mtn_status(transfer=transfer, mtn_status=mtn_status, source="poll")
+    return _reschedule_poll(transfer, error="")
+
+
+def _reschedule_poll(
+    transfer: MoneyTransfer, *, error: str, retry_after: float | None = None
+) -> MoneyTransfer:
+    now = timezone.now()
+    with transaction.atomic():
+        locked = _lock(transfer)
+        if is_final(locked.status) or locked.submission != Submission.SUBMITTED:
+            return locked
+        locked.poll_attempts += 1
+        since = locked.submitted_at or locked.created_at
+        delay = backoff_delay(locked.poll_attempts, now - since)
+        if retry_after:
+            delay = max(delay, timedelta(seconds=min(retry_after, 300)))
+        locked.next_attempt_at = now + delay
+        locked.last_error = error
+        locked.save(update_fields=["poll_attempts", "next_attempt_at", "last_error", "updated_at"])
+    return locked
+
+
+# --- apply MTN's word -----------------------------------------------------------------------
+
+
+def transfer_mismatch(transfer: MoneyTransfer, mtn_status: TransactionStatus) -> list[str]:
+    """Which of amount, currency, party and externalId MTN reports differently."""
+    problems = []
+    if mtn_status.amount is not None and not same_amount(mtn_status.amount, transfer.amount):
+        problems.append("amount")
+    if mtn_status.currency and mtn_status.currency != transfer.currency:
+        problems.append("currency")
+    if mtn_status.party_id and mtn_status.party_id != transfer.party:
+        problems.append(transfer.party_field)
+    if mtn_status.external_id and mtn_status.external_id != str(transfer.id):
+        problems.append("externalId")
+    return problems
+
+
+def transfer_apply_mtn_status(
+    *, transfer: MoneyTransfer, mtn_status: TransactionStatus, source: str
+) -> MoneyTransfer:
+    """Apply a final status confirmed by MTN's status endpoint.
+
+    A status whose amount or currency differs from ours is not applied; the payment is
+    flagged for review instead. A non-final status changes nothing.
+    """
+    if not mtn_status.is_final:
+        return transfer
+    problems = transfer_mismatch(transfer, mtn_status)
+    if problems:
+        return transfer_flag_for_review(transfer=transfer, problems=problems, source=source)
+    target = Status.SUCCESSFUL if mtn_status.status == Status.SUCCESSFUL else Status.FAILED
+    return transfer_transition(
+        transfer=transfer,
+        target=target,
+        actor=Actor.mtn(),
+        failure_code=(mtn_status.reason_code or "UNKNOWN") if target == Status.FAILED else "",
+        failure_message=(mtn_status.reason_message or mtn_status.reason_code or "")
+        if target == Status.FAILED
+        else "",
+        financial_transaction_id=mtn_status.financial_transaction_id or "",
+        data={"source": source},
+    )
+
+
+def transfer_flag_for_review(
+    *, transfer: MoneyTransfer, problems: list[str], source: str
+) -> MoneyTransfer:
+    with transaction.atomic():
+        locked = _lock(transfer)
+        if not locked.needs_review:
+            locked.needs_review = True
+            locked.save(update_fields=["needs_review", "updated_at"])
+        audit_record(
+            tenant=locked.tenant,
+            object_type=locked.kind,
+            object_id=locked.pk,
+            action=f"{locked.kind}.flagged_for_review",
+            actor=Actor.system(),
+            data={"mismatch": problems, "source": source},
+        )
+    return locked
+
+
+# --- the one status writer ------------------------------------------------------------------
+
+_EVENT_NAMES = {Status.SUCCESSFUL: "succeeded", Status.FAILED: "failed"}
+
+
+def transfer_transition(
+    *,
+    transfer: MoneyTransfer,
+    target: str,
+    actor: Actor,
+    failure_code: str = "",
+    failure_message: str = "",
+    financial_transaction_id: str = "",
+    data: dict[str, Any] | None = None,
+) -> MoneyTransfer:
+    """Move a payment or payout to ``target``: the only code that writes ``status``.
+
+    Locks the row; a repeat of the current status is a no-op; a transition the state table
+    forbids raises ``InvalidTransition`` and changes nothing. On reaching a final state it
+    records the audit event and writes the merchant webhook into the outbox in the same
+    transaction.
+    """
+    with transaction.atomic():
+        locked = _lock(transfer)
+        if locked.status == target:
+            return locked
+        if not can_transition(locked.status, target):
+            raise InvalidTransition(f"{locked.kind} {locked.pk} is {locked.status}; not {target}.")
+        now = timezone.now()
+        locked.status = target
+        locked.finalized_at = now if is_final(target) else None
+        if is_final(target):
+            locked.next_attempt_at = None
+        locked.failure_code = failure_code[:64]
+        locked.failure_message = failure_message[:500]
+        if financial_transaction_id:
+            locked.mtn_financial_transaction_id = financial_transaction_id[:64]
+        locked.save(
+            update_fields=[
+                "status",
+                "finalized_at",
+                "next_attempt_at",
+                "failure_code",
+                "failure_message",
+                "mtn_financial_transaction_id",
+                "updated_at",
+            ]
+        )
+        event_name = f"{locked.kind}.{_EVENT_NAMES.get(target, target.lower())}"
+        audit_record(
+            tenant=locked.tenant,
+            object_type=locked.kind,
+            object_id=locked.pk,
+            action=event_name,
+            actor=actor,
+            data={
+                **(data or {}),
+                "status": target,
+                **({"failure_code": failure_code} if failure_code else {}),
+                **(
+                    {"financial_transaction_id": financial_transaction_id}
+                    if financial_transaction_id
+                    else {}
+                ),
+            },
+        )
+        if is_final(target):
+            outbox_enqueue(
+                tenant=locked.tenant,
+                event_type=event_name,
+                object_type=locked.kind,
+                object_id=locked.pk,
+                data=transfer_representation(locked),
+            )
+    return locked
+
+
+def _describe(exc: MtnError) -> str:
+    status = f" (HTTP {exc.status_code})" if exc.status_code else ""
+    return f"{exc.code}{status}: {exc.message}"[:500]

@@ -1,0 +1,108 @@
+"""``X-API-Key`` + ``X-Tenant-ID`` authentication, the tenant-active check and rate limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+from django_ratelimit import ALL
+from django_ratelimit.core import get_usage
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from gateway.audit import Actor
+from gateway.errors import AuthenticationFailed, TenantSuspended
+from tenants.keys import api_key_prefix, hash_api_key
+from tenants.models import ApiKey, Tenant
+
+# last_used_at is a support aid, not an audit record: refresh it at most this often so
+# that authentication stays a single read on the hot path.
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class TenantPrincipal:
+    """What ``request.user`` is on the merchant API: the tenant and the key that called."""
+
+    tenant: Tenant
+    api_key: ApiKey
+
+    is_authenticated = True
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.api_key(self.api_key.prefix)
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[TenantPrincipal, ApiKey]:
+        raw_key = request.headers.get("X-API-Key", "")
+        slug = request.headers.get("X-Tenant-ID", "")
+        if not raw_key or not slug or len(raw_key) > 200 or len(slug) > 64:
+            raise AuthenticationFailed()
+        key_hash = hash_api_key(raw_key)
+        candidates = ApiKey.objects.select_related("tenant").filter(
+            prefix=api_key_prefix(raw_key), tenant__slug=slug, revoked_at__isnull=True
+        )
+        for api_key in candidates:
+            if constant_time_compare(api_key.key_hash, key_hash):
+                self._touch(api_key)
+                return TenantPrincipal(tenant=api_key.tenant, api_key=api_key), api_key
+        raise AuthenticationFailed()
+
+    def authenticate_header(self, request: Request) -> str:
+        # Makes DRF answer 401 (not 403) for missing credentials.
+        return "X-API-Key"
+
+    @staticmethod
+    def _touch(api_key: ApiKey) -> None:
+        now = timezone.now()
+        if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+            api_key.last_used_at = now
+
+
+class IsTenantActive(BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        principal = request.user
+        if not isinstance(principal, TenantPrincipal):
+            raise AuthenticationFailed()
+        if not principal.tenant.is_active:
+            raise TenantSuspended()
+        return True
+
+
+def _rate_for(group: str, request: Any) -> str:
+    principal = request.user
+    return principal.tenant.rate_limit or settings.RATE_LIMIT_DEFAULT
+
+
+def _key_for(group: str, request: Any) -> str:
+    return str(request.user.api_key.pk)
+
+
+class ApiKeyRateThrottle(BaseThrottle):
+    """Per-API-key rate limit through django-ratelimit's counters (Redis when configured)."""
+
+    def __init__(self) -> None:
+        self._wait: float | None = None
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if not isinstance(request.user, TenantPrincipal):
+            return True
+        usage = get_usage(
+            request, group="api", key=_key_for, rate=_rate_for, method=ALL, increment=True
+        )
+        if usage is None or not usage["should_limit"]:
+            return True
+        self._wait = max(float(usage["time_left"]), 1.0)
+        return False
+
+    def wait(self) -> float | None:
+        return self._wait

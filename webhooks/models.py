@@ -1,0 +1,82 @@
+"""Inbound MTN callbacks as received, and outbound merchant webhook deliveries (the outbox)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+
+class MerchantDelivery(models.Model):
+    """One merchant webhook event and its delivery to the tenant's URL.
+
+    Written in the same transaction as the status change it announces (the outbox), so a
+    final state without its event, or an event without its final state, cannot exist. The
+    unique constraint makes "exactly one event per final state" structural.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending: due for an attempt"
+        SUCCEEDED = "succeeded", "Delivered"
+        FAILED = "failed", "Failed: every scheduled attempt failed"
+        NO_ENDPOINT = "no_endpoint", "Not sent: the tenant has no webhook URL"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event_id = models.CharField(max_length=40, unique=True)  # webhook-id, the same on every try
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    event_type = models.CharField(max_length=40)
+    object_type = models.CharField(max_length=16)
+    object_id = models.UUIDField()
+    payload = models.JSONField()
+    url = models.URLField(max_length=500, blank=True, default="")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempt_count = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["object_type", "object_id", "event_type"], name="one_event_per_final_state"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="delivery_object"),
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_due_work",
+                condition=Q(next_attempt_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.event_type} ({self.state})"
+
+
+class DeliveryAttempt(models.Model):
+    """One HTTP attempt at a merchant delivery, kept for support staff."""
+
+    delivery = models.ForeignKey(
+        MerchantDelivery, on_delete=models.CASCADE, related_name="attempts"
+    )
+    attempted_at = models.DateTimeField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    succeeded = models.BooleanField(default=False)
+    duration_ms = models.PositiveIntegerField(default=0)
+    response_excerpt = models.CharField(max_length=500, blank=True, default="")
+    error = models.CharField(max_length=500, blank=True, default="")
+    triggered_by = models.CharField(max_length=150, default="schedule")
+
+    class Meta:
+        ordering = ["attempted_at", "id"]
+
+    def __str__(self) -> str:
+        return (
+            f"attempt at {self.attempted_at:%Y-%m-%d %H:%M:%S} → {self.status_code or self.error}"
+        )
