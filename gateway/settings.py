@@ -219,6 +219,10 @@ SPECTACULAR_SETTINGS = {
 # --- Gateway rules ------------------------------------------------------------------------
 
 RATE_LIMIT_DEFAULT = env_str("RATE_LIMIT_DEFAULT", "120/m")
+# Merchant webhook URLs on private or loopback addresses are refused (SSRF) unless allowed.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", DEBUG)
+# MTN callbacks carry no API key: they are limited per client address instead.
+CALLBACK_RATE_LIMIT = env_str("CALLBACK_RATE_LIMIT", "600/m")
 PAYMENT_MAX_AMOUNT = Decimal(env_str("PAYMENT_MAX_AMOUNT", "1000000000"))
 IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 3600)
 # A key whose request died mid-way answers 409 for this long, then may be recovered.

@@ -11,6 +11,7 @@ Guarantees, in the words of ``architecture.md``:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from datetime import timedelta
@@ -18,13 +19,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from gateway.audit import Actor, audit_record
 from gateway.idempotency import idempotency_link
 from gateway.models import IdempotencyKey
-from mtn.client import MtnClient, SubmitResult, TransactionStatus
+from mtn.client import MtnClient, MtnConfig, SubmitResult, TransactionStatus
 from mtn.errors import MtnError, MtnNotFoundError
 from payments.errors import InvalidTransition
 from payments.models import MoneyTransfer
@@ -39,11 +40,21 @@ logger = logging.getLogger(__name__)
 _client_local = threading.local()
 
 
-def mtn_client() -> MtnClient:
-    """One MTN client (and HTTP connection pool) per thread."""
-    client = getattr(_client_local, "client", None)
+def mtn_client(*, quick: bool = False) -> MtnClient:
+    """One MTN client (and HTTP connection pool) per thread and configuration.
+
+    ``quick`` gives short timeouts, for calls made while MTN waits on our answer to its
+    callback (it gives up after about 2 seconds).
+    """
+    config = MtnConfig.from_settings()
+    if quick:
+        config = dataclasses.replace(config, connect_timeout=1.0, read_timeout=1.5)
+    clients = getattr(_client_local, "clients", None)
+    if clients is None:
+        clients = _client_local.clients = {}
+    client = clients.get(config)
     if client is None:
-        client = _client_local.client = MtnClient()
+        client = clients[config] = MtnClient(config)
     return client
 
 
@@ -217,7 +228,7 @@ def _record_submit_rejected(transfer: MoneyTransfer, exc: MtnError) -> MoneyTran
             failure_code=exc.code,
             failure_message=exc.message,
             data={"http_status": exc.status_code, "stage": "submission"},
-        )
+        ).transfer
 
 
 def _record_submit_retry(transfer: MoneyTransfer, exc: MtnError) -> MoneyTransfer:
@@ -276,7 +287,11 @@ def transfer_poll(*, transfer: MoneyTransfer, client: MtnClient | None = None) -
     except MtnError as exc:
         return _reschedule_poll(transfer, error=_describe(exc), retry_after=exc.retry_after)
     if mtn_status.is_final:
-        return transfer_apply_mtn_status(transfer=transfer, mtn_status=mtn_status, source="poll")
+        result = transfer_apply_mtn_status(transfer=transfer, mtn_status=mtn_status, source="poll")
+        if result.outcome != Applied.MISMATCH:
+            return result.transfer
+        # A mismatch stays pending for a person to look at; keep polling, slowly.
+        return _reschedule_poll(result.transfer, error="MTN's record differs from ours")
     return _reschedule_poll(transfer, error="")
 
 
@@ -299,6 +314,38 @@ def _reschedule_poll(
     return locked
 
 
+def transfer_recheck(*, transfer: MoneyTransfer, actor: Actor) -> ApplyResult:
+    """Support's "re-check with MTN": ask the status endpoint now and apply a final answer.
+
+    Recorded in the audit trail whatever MTN says. Raises ``MtnError`` when MTN cannot be
+    asked or does not know the reference (``MtnNotFoundError``); nothing changes then.
+    """
+    try:
+        mtn_status = transfer_fetch_mtn_status(transfer=transfer)
+    except MtnError as exc:
+        audit_record(
+            tenant=transfer.tenant,
+            object_type=transfer.kind,
+            object_id=transfer.pk,
+            action=f"{transfer.kind}.rechecked",
+            actor=actor,
+            data={"error": exc.code, "http_status": exc.status_code},
+        )
+        raise
+    result = transfer_apply_mtn_status(
+        transfer=transfer, mtn_status=mtn_status, source=f"recheck:{actor.id or actor.type}"
+    )
+    audit_record(
+        tenant=transfer.tenant,
+        object_type=transfer.kind,
+        object_id=transfer.pk,
+        action=f"{transfer.kind}.rechecked",
+        actor=actor,
+        data={"mtn_status": mtn_status.raw_status or mtn_status.status, "outcome": result.outcome},
+    )
+    return result
+
+
 # --- apply MTN's word -----------------------------------------------------------------------
 
 
@@ -316,30 +363,56 @@ def transfer_mismatch(transfer: MoneyTransfer, mtn_status: TransactionStatus) ->
     return problems
 
 
+class Applied(models.TextChoices):
+    """What applying MTN's word to a payment did."""
+
+    APPLIED = "applied"
+    UNCHANGED = "unchanged"  # already in that status: a repeat
+    FINAL_ALREADY = "final_already"  # already final with the other status: ignored
+    MISMATCH = "mismatch"  # amount, currency, party or externalId differ: flagged
+    NOT_FINAL = "not_final"  # MTN still says pending
+
+
+@dataclasses.dataclass(frozen=True)
+class ApplyResult:
+    transfer: MoneyTransfer
+    outcome: str
+
+
 def transfer_apply_mtn_status(
     *, transfer: MoneyTransfer, mtn_status: TransactionStatus, source: str
-) -> MoneyTransfer:
-    """Apply a final status confirmed by MTN's status endpoint.
+) -> ApplyResult:
+    """Apply a final status that MTN reported (by its status endpoint, or a trusted callback).
 
-    A status whose amount or currency differs from ours is not applied; the payment is
-    flagged for review instead. A non-final status changes nothing.
+    A status whose amount, currency, party or externalId differs from ours is not applied;
+    the payment is flagged for review instead. A non-final status, a repeat, or a
+    contradiction of a final state changes nothing.
     """
     if not mtn_status.is_final:
-        return transfer
+        return ApplyResult(transfer, Applied.NOT_FINAL)
     problems = transfer_mismatch(transfer, mtn_status)
     if problems:
-        return transfer_flag_for_review(transfer=transfer, problems=problems, source=source)
+        flagged = transfer_flag_for_review(transfer=transfer, problems=problems, source=source)
+        return ApplyResult(flagged, Applied.MISMATCH)
     target = Status.SUCCESSFUL if mtn_status.status == Status.SUCCESSFUL else Status.FAILED
-    return transfer_transition(
-        transfer=transfer,
-        target=target,
-        actor=Actor.mtn(),
-        failure_code=(mtn_status.reason_code or "UNKNOWN") if target == Status.FAILED else "",
-        failure_message=(mtn_status.reason_message or mtn_status.reason_code or "")
-        if target == Status.FAILED
-        else "",
-        financial_transaction_id=mtn_status.financial_transaction_id or "",
-        data={"source": source},
+    failed = target == Status.FAILED
+    try:
+        transition = transfer_transition(
+            transfer=transfer,
+            target=target,
+            actor=Actor.mtn(),
+            failure_code=(mtn_status.reason_code or "UNKNOWN") if failed else "",
+            failure_message=(mtn_status.reason_message or mtn_status.reason_code or "")
+            if failed
+            else "",
+            financial_transaction_id=mtn_status.financial_transaction_id or "",
+            data={"source": source},
+        )
+    except InvalidTransition:
+        current = type(transfer).objects.get(pk=transfer.pk)
+        return ApplyResult(current, Applied.FINAL_ALREADY)
+    return ApplyResult(
+        transition.transfer, Applied.APPLIED if transition.changed else Applied.UNCHANGED
     )
 
 
@@ -367,6 +440,14 @@ def transfer_flag_for_review(
 _EVENT_NAMES = {Status.SUCCESSFUL: "succeeded", Status.FAILED: "failed"}
 
 
+@dataclasses.dataclass(frozen=True)
+class Transition:
+    """What ``transfer_transition`` did: the locked, current row and whether it changed."""
+
+    transfer: MoneyTransfer
+    changed: bool
+
+
 def transfer_transition(
     *,
     transfer: MoneyTransfer,
@@ -376,7 +457,7 @@ def transfer_transition(
     failure_message: str = "",
     financial_transaction_id: str = "",
     data: dict[str, Any] | None = None,
-) -> MoneyTransfer:
+) -> Transition:
     """Move a payment or payout to ``target``: the only code that writes ``status``.
 
     Locks the row; a repeat of the current status is a no-op; a transition the state table
@@ -387,7 +468,7 @@ def transfer_transition(
     with transaction.atomic():
         locked = _lock(transfer)
         if locked.status == target:
-            return locked
+            return Transition(locked, changed=False)
         if not can_transition(locked.status, target):
             raise InvalidTransition(f"{locked.kind} {locked.pk} is {locked.status}; not {target}.")
         now = timezone.now()
@@ -436,7 +517,7 @@ def transfer_transition(
                 object_id=locked.pk,
                 data=transfer_representation(locked),
             )
-    return locked
+    return Transition(locked, changed=True)
 
 
 def _describe(exc: MtnError) -> str:

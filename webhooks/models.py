@@ -80,3 +80,58 @@ class DeliveryAttempt(models.Model):
         return (
             f"attempt at {self.attempted_at:%Y-%m-%d %H:%M:%S} → {self.status_code or self.error}"
         )
+
+
+class MtnCallback(models.Model):
+    """An MTN callback exactly as received, and what the gateway made of it."""
+
+    class Door(models.TextChoices):
+        SIGNED = "signed", "Signed (X-Signature-256)"
+        TOKEN = "token", "Per-payment URL"
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "received", "Received, not yet processed"
+        APPLIED = "applied", "Applied"
+        DUPLICATE = "duplicate", "Duplicate: the payment already had this status"
+        FINAL_ALREADY = "final_already", "Ignored: the payment was already final"
+        UNCONFIRMED = "unconfirmed", "Not confirmed by MTN's status endpoint"
+        MISMATCH = "mismatch", "Amount, currency or party differ: flagged for review"
+        UNMATCHED = "unmatched", "No known payment"
+        DEFERRED = "deferred", "MTN could not be asked yet: the worker confirms it"
+        NOT_FINAL = "not_final", "Reported a non-final status: nothing to apply"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    door = models.CharField(max_length=8, choices=Door.choices)
+    method = models.CharField(max_length=8)
+    headers = models.JSONField(default=dict)
+    raw_body = models.TextField()
+    remote_addr = models.CharField(max_length=64, blank=True, default="")
+    signature_valid = models.BooleanField(null=True, blank=True)
+    object_type = models.CharField(max_length=16, blank=True, default="")
+    object_id = models.UUIDField(null=True, blank=True)
+    tenant = models.ForeignKey(
+        "tenants.Tenant", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reported_status = models.CharField(max_length=32, blank=True, default="")
+    confirmed_status = models.CharField(max_length=32, blank=True, default="")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RECEIVED)
+    outcome_detail = models.CharField(max_length=500, blank=True, default="")
+    confirm_attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = "MTN callback"
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="callback_object"),
+            models.Index(
+                fields=["next_attempt_at"],
+                name="callback_due_work",
+                condition=Q(next_attempt_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"callback {self.id} ({self.door}, {self.outcome})"

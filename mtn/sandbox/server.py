@@ -13,6 +13,7 @@ be exercised end to end.
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import copy
 import dataclasses
@@ -314,8 +315,9 @@ class SandboxState:
         self.transactions: dict[str, SimTransaction] = {}
         self.tokens: dict[str, _Token] = {}
         self.users: dict[str, _User] = {}
-        self.callbacks: list[dict[str, Any]] = []
-        self.requests: list[dict[str, Any]] = []
+        # Bounded so a long-running `manage.py mtn_sandbox` does not grow without end.
+        self.callbacks: collections.deque[dict[str, Any]] = collections.deque(maxlen=10_000)
+        self.requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=10_000)
         self.tokens_issued: dict[str, int] = {p: 0 for p in PRODUCTS}
         self._seed_users()
 
@@ -1078,7 +1080,7 @@ def start_sandbox(
     sandbox = Sandbox(config)
     server = _Server((host, port), sandbox)
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
     )
     thread.name = f"mtn-sandbox-{server.server_address[1]}"
     thread.start()

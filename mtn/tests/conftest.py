@@ -57,7 +57,9 @@ def unit_config() -> MtnConfig:
 
 @pytest.fixture
 def unit_client(unit_config: MtnConfig, sleeps: SleepRecorder) -> MtnClient:
-    policy = RetryPolicy(max_tries=3, max_seconds=5.0, base_delay=0.01, max_delay=0.05, sleep=sleeps)
+    policy = RetryPolicy(
+        max_tries=3, max_seconds=5.0, base_delay=0.01, max_delay=0.05, sleep=sleeps
+    )
     return MtnClient(unit_config, retry_policy=policy)
 
 
@@ -95,7 +97,7 @@ def fast_policy(config: MtnConfig) -> RetryPolicy:
 
 
 @pytest.fixture
-def client(sandbox: SandboxHandle) -> MtnClient:
+def mtn_client(sandbox: SandboxHandle) -> MtnClient:
     config = sandbox_client_config(sandbox.base_url)
     return MtnClient(config, retry_policy=fast_policy(config))
 
@@ -140,7 +142,9 @@ class CallbackReceiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
 

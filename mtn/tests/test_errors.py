@@ -23,7 +23,9 @@ from mtn.errors import (
 )
 
 
-def make_response(status: int, body: object = None, headers: dict | None = None) -> requests.Response:
+def make_response(
+    status: int, body: object = None, headers: dict | None = None
+) -> requests.Response:
     response = requests.Response()
     response.status_code = status
     if body is None:
@@ -45,33 +47,68 @@ def momo(code: str, message: str = "text") -> dict:
     ("status", "body", "cls", "code", "retryable"),
     [
         (500, momo("NOT_ALLOWED"), MtnConfigurationError, "NOT_ALLOWED", False),
-        (500, momo("NOT_ALLOWED_TARGET_ENVIRONMENT"), MtnConfigurationError,
-         "NOT_ALLOWED_TARGET_ENVIRONMENT", False),
-        (500, momo("INVALID_CALLBACK_URL_HOST"), MtnConfigurationError,
-         "INVALID_CALLBACK_URL_HOST", False),
+        (
+            500,
+            momo("NOT_ALLOWED_TARGET_ENVIRONMENT"),
+            MtnConfigurationError,
+            "NOT_ALLOWED_TARGET_ENVIRONMENT",
+            False,
+        ),
+        (
+            500,
+            momo("INVALID_CALLBACK_URL_HOST"),
+            MtnConfigurationError,
+            "INVALID_CALLBACK_URL_HOST",
+            False,
+        ),
         (500, momo("INVALID_CURRENCY"), MtnConfigurationError, "INVALID_CURRENCY", False),
-        (400, momo("NOT_ALLOWED_TARGET_ENVIRONMENT"), MtnConfigurationError,
-         "NOT_ALLOWED_TARGET_ENVIRONMENT", False),
+        (
+            400,
+            momo("NOT_ALLOWED_TARGET_ENVIRONMENT"),
+            MtnConfigurationError,
+            "NOT_ALLOWED_TARGET_ENVIRONMENT",
+            False,
+        ),
         (500, momo("PAYER_NOT_FOUND"), MtnRejectedError, "PAYER_NOT_FOUND", False),
         (500, momo("PAYEE_NOT_FOUND"), MtnRejectedError, "PAYEE_NOT_FOUND", False),
         (500, momo("NOT_ENOUGH_FUNDS"), MtnRejectedError, "NOT_ENOUGH_FUNDS", False),
-        (500, momo("INTERNAL_PROCESSING_ERROR"), MtnRetryableError, "INTERNAL_PROCESSING_ERROR",
-         True),
+        (
+            500,
+            momo("INTERNAL_PROCESSING_ERROR"),
+            MtnRetryableError,
+            "INTERNAL_PROCESSING_ERROR",
+            True,
+        ),
         (500, momo("SERVICE_UNAVAILABLE"), MtnRetryableError, "SERVICE_UNAVAILABLE", True),
         (503, momo("SERVICE_UNAVAILABLE"), MtnRetryableError, "SERVICE_UNAVAILABLE", True),
         (400, momo("SERVICE_UNAVAILABLE"), MtnRetryableError, "SERVICE_UNAVAILABLE", True),
         (502, None, MtnRetryableError, "HTTP_502", True),
         (503, "<html>Service Unavailable</html>", MtnRetryableError, "HTTP_503", True),
-        (504, {"statusCode": 504, "message": "Gateway Timeout"}, MtnRetryableError, "HTTP_504",
-         True),
+        (
+            504,
+            {"statusCode": 504, "message": "Gateway Timeout"},
+            MtnRetryableError,
+            "HTTP_504",
+            True,
+        ),
         (500, None, MtnRetryableError, "HTTP_500", True),
         (500, "not json", MtnRetryableError, "HTTP_500", True),
         (500, {"error": "login_failed"}, MtnAuthenticationError, "login_failed", False),
-        (401, {"statusCode": 401, "message": "Access denied due to invalid subscription key."},
-         MtnAuthenticationError, "SUBSCRIPTION_KEY_REJECTED", False),
+        (
+            401,
+            {"statusCode": 401, "message": "Access denied due to invalid subscription key."},
+            MtnAuthenticationError,
+            "SUBSCRIPTION_KEY_REJECTED",
+            False,
+        ),
         (401, None, MtnAuthenticationError, "UNAUTHORIZED", False),
-        (403, {"statusCode": 403, "message": "Forbidden"}, MtnAuthenticationError, "FORBIDDEN",
-         False),
+        (
+            403,
+            {"statusCode": 403, "message": "Forbidden"},
+            MtnAuthenticationError,
+            "FORBIDDEN",
+            False,
+        ),
         (404, momo("RESOURCE_NOT_FOUND"), MtnNotFoundError, "RESOURCE_NOT_FOUND", False),
         (409, momo("RESOURCE_ALREADY_EXIST"), MtnConflictError, "RESOURCE_ALREADY_EXIST", False),
         (400, None, MtnRejectedError, "HTTP_400", False),
@@ -91,7 +128,9 @@ def test_classify_response_decides_class_code_and_retry(status, body, cls, code,
 
 
 def test_message_comes_from_body():
-    error = classify_response(make_response(500, momo("INVALID_CURRENCY", "Currency not supported.")))
+    error = classify_response(
+        make_response(500, momo("INVALID_CURRENCY", "Currency not supported."))
+    )
 
     assert error.message == "Currency not supported."
 

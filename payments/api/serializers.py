@@ -26,7 +26,7 @@ METADATA_MAX_BYTES = 4096
 @extend_schema_field(
     {
         "oneOf": [
-            {"type": "number", "exclusiveMinimum": 0},
+            {"type": "number", "minimum": 0, "exclusiveMinimum": True},
             {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"},
         ],
         "description": "A JSON number or a decimal string; no more decimals than the currency has.",

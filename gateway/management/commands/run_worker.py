@@ -1,0 +1,31 @@
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from gateway.worker import Worker
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the background work: submissions MTN has not accepted yet, status polling of "
+        "stale PENDING payments, merchant webhook deliveries, deferred callback confirmations "
+        "and the purge of expired idempotency keys. Several workers may run at once."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--once", action="store_true", help="Do all work that is due now, then exit 0."
+        )
+        parser.add_argument(
+            "--idle-sleep", type=float, default=1.0, help="Seconds to wait when nothing is due."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        worker = Worker()
+        if options["once"]:
+            counts = worker.drain()
+            self.stdout.write(json.dumps({"done": counts}, sort_keys=True))
+            return
+        worker.install_signal_handlers()
+        worker.run_forever(idle_sleep=options["idle_sleep"])

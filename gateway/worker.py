@@ -1,0 +1,138 @@
+"""The background worker: reconcilers over rows that say what is due and when.
+
+Each kind of work is a table with a ``next_attempt_at`` column. A worker claims due rows
+in a short transaction with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL) and moves
+their ``next_attempt_at`` a lease ahead, so that no other worker takes them while they
+are worked; the work then records the real next time (or none). A worker that dies
+simply lets its leases run out: nothing lives only in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db import close_old_connections, models, transaction
+from django.utils import timezone
+
+from gateway.idempotency import idempotency_keys_purge
+from payments.models import Payment, Payout
+from payments.services import transfer_poll, transfer_submit
+from payments.states import Submission
+from webhooks.delivery import delivery_attempt
+from webhooks.inbound import callback_confirm_deferred
+from webhooks.models import MerchantDelivery, MtnCallback
+
+logger = logging.getLogger("gateway.worker")
+
+# Longer than any single piece of work (an MTN call or a webhook POST with its timeouts).
+LEASE = timedelta(seconds=60)
+BATCH_SIZE = 20
+PURGE_EVERY = timedelta(minutes=10)
+
+
+def claim_due(model: type[models.Model], *, now: Any, limit: int = BATCH_SIZE) -> list[Any]:
+    """Claim up to ``limit`` due rows of ``model`` for this worker; returns them."""
+    with transaction.atomic():
+        ids = list(
+            model.objects.filter(next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        model.objects.filter(pk__in=ids).update(next_attempt_at=now + LEASE)
+    return list(model.objects.filter(pk__in=ids))
+
+
+def _work_transfer(transfer: Any) -> str:
+    if transfer.submission == Submission.QUEUED:
+        # One attempt: the worker's own schedule is the retry policy here.
+        transfer_submit(transfer=transfer, retry=False)
+        return "submitted"
+    transfer_poll(transfer=transfer)
+    return "polled"
+
+
+@dataclass
+class Worker:
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    last_purge_at: Any = None
+
+    def run_once(self) -> dict[str, int]:
+        """Work every kind of due row once; returns counts by kind of work."""
+        now = timezone.now()
+        counts: dict[str, int] = {}
+        jobs: Iterable[tuple[str, type[models.Model], Callable[[Any], str]]] = (
+            ("payment", Payment, _work_transfer),
+            ("payout", Payout, _work_transfer),
+            ("callback", MtnCallback, self._confirm_callback),
+            ("webhook", MerchantDelivery, self._deliver),
+        )
+        for name, model, work in jobs:
+            for row in claim_due(model, now=now):
+                if self.stop_event.is_set():
+                    return counts
+                try:
+                    action = work(row)
+                except Exception:
+                    # One bad row must not stop the others; its lease expires and it is retried.
+                    logger.exception("worker: %s %s failed", name, row.pk)
+                    action = "error"
+                key = f"{name}.{action}"
+                counts[key] = counts.get(key, 0) + 1
+        if self.last_purge_at is None or now - self.last_purge_at >= PURGE_EVERY:
+            purged = idempotency_keys_purge(now=now)
+            self.last_purge_at = now
+            if purged:
+                counts["idempotency_keys.purged"] = purged
+        return counts
+
+    @staticmethod
+    def _confirm_callback(callback: MtnCallback) -> str:
+        return f"confirmed_{callback_confirm_deferred(callback=callback).outcome}"
+
+    @staticmethod
+    def _deliver(delivery: MerchantDelivery) -> str:
+        return f"delivered_{delivery_attempt(delivery=delivery).state}"
+
+    def drain(self, max_rounds: int = 100) -> dict[str, int]:
+        """Work until nothing is due now (``--once``)."""
+        totals: dict[str, int] = {}
+        for _ in range(max_rounds):
+            counts = self.run_once()
+            for key, value in counts.items():
+                if key != "idempotency_keys.purged" or value:
+                    totals[key] = totals.get(key, 0) + value
+            if not any(k for k in counts if k != "idempotency_keys.purged"):
+                break
+        return totals
+
+    def run_forever(self, idle_sleep: float = 1.0) -> None:
+        logger.info("worker started")
+        while not self.stop_event.is_set():
+            close_old_connections()
+            try:
+                counts = self.run_once()
+            except Exception:
+                logger.exception("worker: round failed; retrying shortly")
+                counts = {}
+            if counts:
+                logger.info("worker: %s", " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+            else:
+                self.stop_event.wait(idle_sleep)
+        logger.info("worker stopped")
+
+    def install_signal_handlers(self) -> None:
+        def stop(signum: int, frame: Any) -> None:
+            logger.info("worker: signal %s received, finishing the current piece of work", signum)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)

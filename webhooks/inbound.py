@@ -1,0 +1,229 @@
+"""MTN callbacks: store as received, confirm with MTN, apply through the state machine.
+
+MTN signs nothing (reference section 8), so a callback is a hint: the per-payment door is
+always confirmed with MTN's status endpoint, and the signed door too unless
+``MTN_VERIFY_CALLBACKS`` is off. When MTN cannot be asked right now, the callback is
+deferred and the worker confirms it later; MTN's own answer is never waited on for long,
+because MTN gives up on our answer after about two seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from gateway.parsers import loads_strict
+from mtn.client import MtnClient, TransactionStatus, parse_transaction_status
+from mtn.errors import MtnError
+from payments.models import MoneyTransfer, Payment, Payout
+from payments.schedule import backoff_delay
+from payments.services import (
+    Applied,
+    mtn_client,
+    transfer_apply_mtn_status,
+    transfer_fetch_mtn_status,
+    transfer_flag_for_review,
+    transfer_mismatch,
+)
+from payments.states import is_final
+from webhooks.models import MtnCallback
+
+logger = logging.getLogger(__name__)
+
+Outcome = MtnCallback.Outcome
+
+# Headers worth keeping for support; never the whole environment.
+_KEPT_HEADERS = (
+    "Content-Type",
+    "Content-Length",
+    "User-Agent",
+    "X-Signature-256",
+    "X-Forwarded-For",
+    "X-Request-ID",
+)
+
+_APPLY_OUTCOMES = {
+    Applied.APPLIED: Outcome.APPLIED,
+    Applied.UNCHANGED: Outcome.DUPLICATE,
+    Applied.FINAL_ALREADY: Outcome.FINAL_ALREADY,
+    Applied.MISMATCH: Outcome.MISMATCH,
+    Applied.NOT_FINAL: Outcome.NOT_FINAL,
+}
+
+
+def transfer_by_token(token: str) -> MoneyTransfer | None:
+    """The payment or payout whose callback URL carries ``token``, or None."""
+    if not token or len(token) > 64:
+        return None
+    for model in (Payment, Payout):
+        found = model.objects.select_related("tenant").filter(callback_token=token).first()
+        if found is not None:
+            return found
+    return None
+
+
+def transfer_by_external_id(external_id: Any) -> MoneyTransfer | None:
+    """The payment or payout whose id MTN echoes as ``externalId``, or None."""
+    try:
+        transfer_id = uuid.UUID(str(external_id))
+    except ValueError:
+        return None
+    for model in (Payment, Payout):
+        found = model.objects.select_related("tenant").filter(pk=transfer_id).first()
+        if found is not None:
+            return found
+    return None
+
+
+def callback_receive(
+    *,
+    door: str,
+    method: str,
+    raw_body: bytes,
+    headers: Any,
+    remote_addr: str,
+    transfer: MoneyTransfer | None = None,
+) -> MtnCallback:
+    """Store a callback as received, then process it. Raises ``MalformedJson`` first.
+
+    On the signed door the signature has been checked by the caller and the payment is
+    found by ``externalId``; on the per-payment door the caller found it by token.
+    """
+    body = loads_strict(raw_body)
+    if door == MtnCallback.Door.SIGNED and isinstance(body, dict):
+        transfer = transfer_by_external_id(body.get("externalId"))
+    reported = parse_transaction_status(body) if isinstance(body, dict) else None
+    callback = MtnCallback.objects.create(
+        door=door,
+        method=method,
+        headers={name: headers[name][:500] for name in _KEPT_HEADERS if name in headers},
+        raw_body=raw_body.decode("utf-8", errors="replace"),
+        remote_addr=remote_addr[:64],
+        signature_valid=True if door == MtnCallback.Door.SIGNED else None,
+        object_type=transfer.kind if transfer else "",
+        object_id=transfer.pk if transfer else None,
+        tenant=transfer.tenant if transfer else None,
+        reported_status=(reported.raw_status or "")[:32] if reported else "",
+    )
+    return callback_process(callback=callback, transfer=transfer, reported=reported)
+
+
+def callback_process(
+    *,
+    callback: MtnCallback,
+    transfer: MoneyTransfer | None,
+    reported: TransactionStatus | None,
+    quick: bool = True,
+) -> MtnCallback:
+    """Decide and record what a stored callback does. Safe to run again (the worker does)."""
+    if transfer is None:
+        return _finish(callback, Outcome.UNMATCHED, "No payment or payout has this externalId.")
+    if reported is None:
+        return _finish(callback, Outcome.NOT_FINAL, "The body is not a JSON object.")
+    if is_final(transfer.status):
+        transfer.refresh_from_db(fields=["status"])
+    if is_final(transfer.status):
+        same = reported.status == transfer.status
+        return _finish(
+            callback,
+            Outcome.DUPLICATE if same else Outcome.FINAL_ALREADY,
+            f"The {transfer.kind} is already {transfer.status}.",
+        )
+    problems = transfer_mismatch(transfer, reported)
+    if problems:
+        transfer_flag_for_review(transfer=transfer, problems=problems, source="callback")
+        return _finish(
+            callback, Outcome.MISMATCH, f"Differs from our record: {', '.join(problems)}."
+        )
+    if not reported.is_final:
+        return _finish(callback, Outcome.NOT_FINAL, f"MTN reported {reported.raw_status!r}.")
+
+    must_confirm = callback.door == MtnCallback.Door.TOKEN or settings.MTN_VERIFY_CALLBACKS
+    if not must_confirm:
+        result = transfer_apply_mtn_status(
+            transfer=transfer, mtn_status=reported, source=f"callback:{callback.door}"
+        )
+        return _finish(callback, _APPLY_OUTCOMES[result.outcome], "", confirmed="")
+
+    try:
+        confirmed = transfer_fetch_mtn_status(transfer=transfer, client=_client(quick))
+    except MtnError as exc:
+        return _defer(callback, f"MTN could not be asked: {exc.code}")
+    if not confirmed.is_final or confirmed.status != reported.status:
+        # MTN's own record wins. If it is final, apply it (as a poll would); either way the
+        # callback's claim was not confirmed.
+        if confirmed.is_final:
+            transfer_apply_mtn_status(
+                transfer=transfer, mtn_status=confirmed, source="callback-confirmation"
+            )
+        return _finish(
+            callback,
+            Outcome.UNCONFIRMED,
+            f"Callback said {reported.status}; MTN's status endpoint says {confirmed.status}.",
+            confirmed=confirmed.raw_status or confirmed.status,
+        )
+    result = transfer_apply_mtn_status(
+        transfer=transfer, mtn_status=confirmed, source=f"callback:{callback.door}"
+    )
+    return _finish(
+        callback,
+        _APPLY_OUTCOMES[result.outcome],
+        "Confirmed by MTN's status endpoint.",
+        confirmed=confirmed.raw_status or confirmed.status,
+    )
+
+
+def callback_confirm_deferred(*, callback: MtnCallback) -> MtnCallback:
+    """The worker's retry of a deferred callback (longer MTN timeouts than in a request)."""
+    transfer = None
+    if callback.object_id is not None:
+        model = Payment if callback.object_type == Payment.kind else Payout
+        transfer = model.objects.select_related("tenant").filter(pk=callback.object_id).first()
+    try:
+        body = loads_strict(callback.raw_body.encode("utf-8"))
+    except Exception:  # noqa: BLE001 - it parsed when received; be safe on odd stored text
+        body = None
+    reported = parse_transaction_status(body) if isinstance(body, dict) else None
+    return callback_process(callback=callback, transfer=transfer, reported=reported, quick=False)
+
+
+def _client(quick: bool) -> MtnClient:
+    return mtn_client(quick=quick)
+
+
+def _finish(callback: MtnCallback, outcome: str, detail: str, confirmed: str = "") -> MtnCallback:
+    callback.outcome = outcome
+    callback.outcome_detail = detail[:500]
+    callback.confirmed_status = confirmed[:32]
+    callback.processed_at = timezone.now()
+    callback.next_attempt_at = None
+    callback.save(
+        update_fields=[
+            "outcome",
+            "outcome_detail",
+            "confirmed_status",
+            "processed_at",
+            "next_attempt_at",
+        ]
+    )
+    return callback
+
+
+def _defer(callback: MtnCallback, detail: str) -> MtnCallback:
+    now = timezone.now()
+    with transaction.atomic():
+        callback.confirm_attempts += 1
+        callback.outcome = Outcome.DEFERRED
+        callback.outcome_detail = detail[:500]
+        callback.next_attempt_at = now + backoff_delay(
+            callback.confirm_attempts, now - callback.received_at
+        )
+        callback.save(
+            update_fields=["confirm_attempts", "outcome", "outcome_detail", "next_attempt_at"]
+        )
+    return callback

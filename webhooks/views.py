@@ -1,0 +1,172 @@
+"""The two doors for MTN callbacks, and their health. Thin: check, store, answer."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Max
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from gateway.errors import GatewayError, NotFound
+from gateway.openapi import error
+from gateway.parsers import read_limited
+from payments.representation import iso
+from webhooks.inbound import callback_receive, transfer_by_token
+from webhooks.models import MtnCallback
+from webhooks.signing import inbound_signature_valid
+from webhooks.throttling import CallbackRateThrottle
+
+
+class InvalidSignature(GatewayError):
+    code = "invalid_signature"
+    http_status = 401
+    default_message = "X-Signature-256 is missing or does not match the body."
+
+
+_OK = inline_serializer("CallbackAccepted", {"status": serializers.CharField()})
+_CALLBACK_BODY = {
+    "application/json": {
+        "type": "object",
+        "description": "MTN's status JSON: externalId, amount, currency, payer or payee, "
+        "financialTransactionId, status, reason (a string or {code, message}).",
+        "additionalProperties": True,
+    }
+}
+
+
+class _CallbackView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [CallbackRateThrottle]
+
+    def _raw_body(self, request: Request) -> bytes:
+        # The signature covers the exact bytes: read them before anything parses the body.
+        return read_limited(request._request)
+
+    @staticmethod
+    def _remote_addr(request: Request) -> str:
+        return request.META.get("REMOTE_ADDR", "")
+
+
+class MtnSignedCallbackView(_CallbackView):
+    @extend_schema(
+        operation_id="mtn_callback_signed",
+        tags=["MTN callbacks"],
+        summary="MTN callback through a signing relay (X-Signature-256)",
+        request=_CALLBACK_BODY,
+        responses={
+            200: _OK,
+            400: error("`malformed_json`."),
+            401: error("`invalid_signature`."),
+            429: error("`rate_limited`."),
+        },
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        raw_body = self._raw_body(request)
+        if not inbound_signature_valid(
+            secret=settings.MTN_WEBHOOK_SECRET,
+            raw_body=raw_body,
+            header=request.headers.get("X-Signature-256"),
+        ):
+            raise InvalidSignature()
+        callback_receive(
+            door=MtnCallback.Door.SIGNED,
+            method=request.method,
+            raw_body=raw_body,
+            headers=request.headers,
+            remote_addr=self._remote_addr(request),
+        )
+        return Response({"status": "ok"})
+
+    @extend_schema(
+        operation_id="mtn_callback_signed_put",
+        tags=["MTN callbacks"],
+        summary="The same, as PUT (MTN uses both methods)",
+        request=_CALLBACK_BODY,
+        responses={
+            200: _OK,
+            400: error("`malformed_json`."),
+            401: error("`invalid_signature`."),
+            429: error("`rate_limited`."),
+        },
+        auth=[],
+    )
+    def put(self, request: Request) -> Response:
+        return self.post(request)
+
+
+class MtnTokenCallbackView(_CallbackView):
+    @extend_schema(
+        operation_id="mtn_callback_token",
+        tags=["MTN callbacks"],
+        summary="MTN callback on a payment's own unguessable URL (always confirmed with MTN)",
+        request=_CALLBACK_BODY,
+        responses={
+            200: _OK,
+            400: error("`malformed_json`."),
+            404: error("`not_found`: unknown token."),
+            429: error("`rate_limited`."),
+        },
+        auth=[],
+    )
+    def post(self, request: Request, token: str) -> Response:
+        transfer = transfer_by_token(token)
+        if transfer is None:
+            raise NotFound()
+        raw_body = self._raw_body(request)
+        callback_receive(
+            door=MtnCallback.Door.TOKEN,
+            method=request.method,
+            raw_body=raw_body,
+            headers=request.headers,
+            remote_addr=self._remote_addr(request),
+            transfer=transfer,
+        )
+        return Response({"status": "ok"})
+
+    @extend_schema(
+        operation_id="mtn_callback_token_put",
+        tags=["MTN callbacks"],
+        summary="The same, as PUT (MTN uses both methods)",
+        request=_CALLBACK_BODY,
+        responses={
+            200: _OK,
+            400: error("`malformed_json`."),
+            404: error("`not_found`: unknown token."),
+            429: error("`rate_limited`."),
+        },
+        auth=[],
+    )
+    def put(self, request: Request, token: str) -> Response:
+        return self.post(request, token)
+
+
+class MtnCallbackHealthView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(
+        operation_id="mtn_callback_health",
+        tags=["MTN callbacks"],
+        summary="When the last MTN callback was processed (read from the database)",
+        responses={
+            200: inline_serializer(
+                "CallbackHealth",
+                {
+                    "status": serializers.CharField(),
+                    "last_processed": serializers.DateTimeField(allow_null=True),
+                },
+            ),
+            405: OpenApiResponse(description="`method_not_allowed`."),
+        },
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        last = MtnCallback.objects.aggregate(last=Max("processed_at"))["last"]
+        return Response({"status": "ok", "last_processed": iso(last) if last else None})
