@@ -1,8 +1,8 @@
 """A strict JSON parser for the API.
 
 It differs from DRF's stock parser in three ways the contract needs:
-- any Content-Type is parsed as JSON, so a body that is not JSON is ``malformed_json``
-  (never a 415 that leaves the merchant guessing);
+- with ``JsonWhateverTheContentType``, any Content-Type is parsed as JSON, so a body that
+  is not JSON is ``malformed_json`` (never a 415 that leaves the merchant guessing);
 - a JSON number keeps its literal text (``JsonNumber.text``), so money rules can reject
   exponents and count decimals exactly as the merchant wrote them;
 - NaN, Infinity, over-deep nesting and oversized bodies are refused with a clear error
@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from django.conf import settings
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import BaseParser
 
 from gateway.errors import MalformedJson, PayloadTooLarge
@@ -87,10 +88,21 @@ def read_limited(stream: Any, limit: int | None = None) -> bytes:
 
 
 class StrictJSONParser(BaseParser):
-    media_type = "*/*"
+    media_type = "application/json"
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         raw = read_limited(stream)
         if not raw.strip():
             return {}
         return loads_strict(raw)
+
+
+class JsonWhateverTheContentType(DefaultContentNegotiation):
+    """Parse every body as JSON, whatever Content-Type the client sent.
+
+    A merchant's ``curl -d`` sends form encoding by default; answering that with a 415 helps
+    nobody, and the contract wants a body that is not JSON to be ``malformed_json``.
+    """
+
+    def select_parser(self, request: Any, parsers: list[BaseParser]) -> BaseParser | None:
+        return super().select_parser(request, parsers) or (parsers[0] if parsers else None)

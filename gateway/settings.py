@@ -185,6 +185,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.authentication.IsTenantActive"],
     "DEFAULT_PARSER_CLASSES": ["gateway.parsers.StrictJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "gateway.parsers.JsonWhateverTheContentType",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "gateway.errors.api_exception_handler",
@@ -206,14 +207,6 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-            "TenantId": {"type": "apiKey", "in": "header", "name": "X-Tenant-ID"},
-        }
-    },
-    "SECURITY": [{"ApiKey": [], "TenantId": []}],
-    "ENUM_NAME_OVERRIDES": {},
 }
 
 # --- Gateway rules ------------------------------------------------------------------------

@@ -29,7 +29,7 @@ CURRENCY_DECIMALS: dict[str, int] = {
 }
 SUPPORTED_CURRENCIES = tuple(sorted(CURRENCY_DECIMALS))
 
-_DECIMAL_STRING_RE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$", re.ASCII)
+_DECIMAL_STRING_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)
 _MAX_DIGITS = 30
 
 
@@ -72,7 +72,7 @@ def parse_amount(value: object, currency: str | None) -> Decimal:
     text = amount_text(value)
     if len(text) > _MAX_DIGITS:
         raise MoneyError("Too many digits.")
-    if not _DECIMAL_STRING_RE.match(text):
+    if not _DECIMAL_STRING_RE.fullmatch(text):  # fullmatch: "$" also matches before a "\n"
         raise MoneyError(
             'Must be a plain decimal number such as 1000 or "12.50" '
             "(no exponent, sign, spaces or separators)."

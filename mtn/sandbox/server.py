@@ -468,18 +468,25 @@ class Sandbox:
         path = unquote(urlsplit(raw_path).path)
         if path.startswith("/_simulator/"):
             return self._control(method, path, body)
-        reply = self._route(method, path, headers, body)
+        try:
+            reply = self._route(method, path, headers, body)
+        except _Drop:
+            self._log_request(method, path, headers, None)  # answered nothing
+            raise
+        self._log_request(method, path, headers, reply.status)
+        return reply
+
+    def _log_request(self, method: str, path: str, headers: Any, status: int | None) -> None:
         with self.state.lock:
             self.state.requests.append(
                 {
                     "method": method,
                     "path": path,
-                    "status": reply.status,
+                    "status": status,
                     "reference_id": headers.get("X-Reference-Id"),
                     "at": time.time(),
                 }
             )
-        return reply
 
     def _route(self, method: str, path: str, headers: Any, body: bytes) -> _Reply:
         faults = self.state.faults

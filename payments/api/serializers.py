@@ -18,7 +18,7 @@ from rest_framework import serializers
 from payments.money import MoneyError, parse_amount, parse_currency
 from payments.states import Status
 
-_MSISDN_RE = re.compile(r"^\+?([0-9]{9,15})$", re.ASCII)
+_MSISDN_RE = re.compile(r"\+?([0-9]{9,15})", re.ASCII)
 METADATA_MAX_KEYS = 20
 METADATA_MAX_BYTES = 4096
 
@@ -61,7 +61,7 @@ class MsisdnField(serializers.Field):
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
-        match = _MSISDN_RE.match(data)
+        match = _MSISDN_RE.fullmatch(data)  # fullmatch: "$" also matches before a "\n"
         if not match:
             self.fail("invalid")
         return match.group(1)

@@ -1,0 +1,225 @@
+"""Support console: site header, shared read-only helpers, the audit trail and idempotency keys.
+
+Money records, the audit trail and MTN's messages are never edited by hand here; the only
+writes the console makes go through the services (re-check, redeliver, tenant and key
+management), each of which records an audit event with the staff user as actor.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Model, Q, QuerySet
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from gateway.audit import Actor
+from gateway.models import AuditEvent, IdempotencyKey
+
+admin.site.site_header = "momo-gateway support"
+admin.site.site_title = "momo-gateway support"
+admin.site.index_title = "Payments, webhooks, tenants and the audit trail"
+
+# Where an audit event's or a delivery's ``object_type`` is administered.
+OBJECT_ADMIN_URL_NAMES = {
+    "payment": "admin:payments_payment_change",
+    "payout": "admin:payments_payout_change",
+    "tenant": "admin:tenants_tenant_change",
+    "api_key": "admin:tenants_apikey_change",
+}
+
+# An action that calls MTN or a merchant once per row runs inside the admin's request.
+MAX_ROWS_PER_NETWORK_ACTION = 20
+
+
+def staff_actor(request: HttpRequest) -> Actor:
+    return Actor.staff(request.user.get_username())
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def json_block(value: Any) -> SafeString:
+    """JSON in a ``<pre>``, escaped (payloads and MTN bodies are untrusted text)."""
+    return format_html('<pre class="gateway-json">{}</pre>', pretty_json(value))
+
+
+def text_block(value: str) -> SafeString:
+    return format_html('<pre class="gateway-json">{}</pre>', value)
+
+
+def object_admin_url(object_type: str, object_id: Any) -> str | None:
+    name = OBJECT_ADMIN_URL_NAMES.get(object_type)
+    if not name or object_id in (None, ""):
+        return None
+    try:
+        return reverse(name, args=[str(object_id)])
+    except NoReverseMatch:
+        return None
+
+
+def object_admin_link(object_type: str, object_id: Any) -> SafeString | str:
+    """``payment 3f2c…`` linked to its admin page, or plain text when there is none."""
+    if not object_type and object_id in (None, ""):
+        return "-"
+    label = f"{object_type} {object_id}".strip()
+    url = object_admin_url(object_type, object_id)
+    if url is None:
+        return label
+    return format_html('<a href="{}">{}</a>', url, label)
+
+
+def model_admin_link(obj: Model | None) -> SafeString | str:
+    if obj is None:
+        return "-"
+    opts = obj._meta
+    try:
+        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    except NoReverseMatch:
+        return str(obj)
+    return format_html('<a href="{}">{}</a>', url, str(obj))
+
+
+def as_uuid(term: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(term)
+    except ValueError:
+        return None
+
+
+class ReadOnlyAdminMixin:
+    """Nobody, superusers included, adds, changes or deletes these rows in the console."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class IdentifierSearchMixin:
+    """Search by whole identifiers, so that a lookup can use an index.
+
+    ``uuid_search_fields`` match a term that is a UUID exactly (in any case or spelling);
+    ``exact_search_fields`` match the term exactly; ``prefix_search_fields`` start with it;
+    ``partial_search_fields`` contain it.
+    """
+
+    uuid_search_fields: tuple[str, ...] = ()
+    exact_search_fields: tuple[str, ...] = ()
+    prefix_search_fields: tuple[str, ...] = ()
+    partial_search_fields: tuple[str, ...] = ()
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        # Non-empty, so that Django shows the search box; the lookups are built below.
+        return (
+            self.uuid_search_fields
+            + self.exact_search_fields
+            + self.prefix_search_fields
+            + self.partial_search_fields
+        )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        parsed = as_uuid(term)
+        query = Q()
+        if parsed is not None:
+            for field in self.uuid_search_fields:
+                query |= Q(**{field: parsed})
+        for field in self.exact_search_fields:
+            query |= Q(**{field: term})
+            if parsed is not None and str(parsed) != term:
+                # UUIDs stored as text (the audit trail's object_id) are lower-case, hyphenated.
+                query |= Q(**{field: str(parsed)})
+        for field in self.prefix_search_fields:
+            query |= Q(**{f"{field}__startswith": term})
+        for field in self.partial_search_fields:
+            query |= Q(**{f"{field}__icontains": term})
+        if not query:
+            return queryset.none(), False
+        return queryset.filter(query), False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdminMixin, IdentifierSearchMixin, admin.ModelAdmin):
+    list_display = ("created_at", "action", "object_link", "tenant", "actor_label", "request_id")
+    list_filter = ("object_type", "action", "actor_type")
+    list_select_related = ("tenant",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    exact_search_fields = ("object_id", "actor_id", "request_id")
+    prefix_search_fields = ("action",)
+    search_help_text = (
+        "An object id, an actor id (a username, a key prefix), a request id, or the start of "
+        "an action (payment.)."
+    )
+    ordering = ("-created_at", "-id")
+    fields = (
+        "created_at",
+        "action",
+        "object_type",
+        "object_link",
+        "tenant",
+        "actor_type",
+        "actor_id",
+        "request_id",
+        "data_display",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="object")
+    def object_link(self, obj: AuditEvent) -> SafeString | str:
+        return object_admin_link(obj.object_type, obj.object_id)
+
+    @admin.display(description="actor", ordering="actor_type")
+    def actor_label(self, obj: AuditEvent) -> str:
+        return obj.actor
+
+    @admin.display(description="data")
+    def data_display(self, obj: AuditEvent) -> SafeString:
+        return json_block(obj.data)
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(ReadOnlyAdminMixin, IdentifierSearchMixin, admin.ModelAdmin):
+    list_display = ("key", "tenant", "state", "response_status", "created_at", "expires_at")
+    list_filter = ("state", "tenant")
+    list_select_related = ("tenant",)
+    show_full_result_count = False
+    uuid_search_fields = ("resource_id",)
+    exact_search_fields = ("key",)
+    search_help_text = "The merchant's Idempotency-Key, or the id of the object it created."
+    fields = (
+        "tenant",
+        "key",
+        "fingerprint",
+        "state",
+        "resource_link",
+        "response_status",
+        "response_display",
+        "locked_at",
+        "created_at",
+        "expires_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="resource")
+    def resource_link(self, obj: IdempotencyKey) -> SafeString | str:
+        return object_admin_link(obj.resource_type, obj.resource_id)
+
+    @admin.display(description="response body")
+    def response_display(self, obj: IdempotencyKey) -> SafeString | str:
+        return "-" if obj.response_body is None else json_block(obj.response_body)
