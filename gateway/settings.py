@@ -83,6 +83,11 @@ INSTALLED_APPS = [
     "webhooks",
 ]
 
+# `make bench` only: two baseline endpoints under /bench/ (never in a real deployment).
+BENCH_ENDPOINTS = env_bool("BENCH_ENDPOINTS", False)
+if BENCH_ENDPOINTS:
+    INSTALLED_APPS.append("bench.baseline")
+
 MIDDLEWARE = [
     "gateway.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",

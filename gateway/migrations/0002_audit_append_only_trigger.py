@@ -5,7 +5,7 @@ from django.db import migrations
 CREATE = """
 CREATE OR REPLACE FUNCTION gateway_auditevent_append_only() RETURNS trigger AS $$
 BEGIN
-    RAISE EXCEPTION 'gateway_auditevent is append-only: % refused', TG_OP;
+    RAISE EXCEPTION USING MESSAGE = 'gateway_auditevent is append-only: ' || TG_OP || ' refused';
 END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER gateway_auditevent_append_only
