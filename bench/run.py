@@ -17,6 +17,7 @@ and noisy, so absolute figures from different runs do not compare.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import hmac
 import json
@@ -39,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv" / "bin"
 PYTHON = str(VENV / "python")
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
+LOG_DIR = ROOT / "var" / "bench"
 DB_NAME = "momo_bench"
 PG = {"host": "127.0.0.1", "port": "5432", "user": "postgres"}
 WEBHOOK_SECRET = "bench-mtn-webhook-secret"  # noqa: S105 - a local benchmark's throwaway
@@ -226,6 +228,7 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
     args = parser.parse_args()
 
     ensure_wrk()
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine_description()}", flush=True)
     psql(f"DROP DATABASE IF EXISTS {DB_NAME}")
     psql(f"CREATE DATABASE {DB_NAME}")
@@ -266,7 +269,7 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
         procs.start(
             [PYTHON, "manage.py", "mtn_sandbox", "--port", str(sim_port), "--delay-seconds", "0"],
             env,
-            "/tmp/momo-bench-sim.log",
+            str(LOG_DIR / "simulator.log"),
         )
         master = procs.start(
             [
@@ -282,7 +285,7 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
                 "warning",
             ],
             env,
-            "/tmp/momo-bench-web.log",
+            str(LOG_DIR / "gunicorn.log"),
         )
         base = f"http://127.0.0.1:{web_port}"
         wait_http(f"{base}/healthz")
@@ -421,7 +424,7 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
 def format_table(results: list[Result]) -> str:
     lines = [
         "",
-        "| scenario | clients | req/s | p50 ms | p99 ms | × insert baseline | × constant baseline |",
+        "| scenario | clients | req/s | p50 ms | p99 ms | × insert | × constant |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for clients in (1, 32):
@@ -462,7 +465,7 @@ def measure_memory(
     """Create ``payments`` payments with the worker polling them; sample every process's RSS."""
     worker_env = {**env, "MTN_STATUS_POLL_AFTER_SECONDS": "1"}
     worker = procs.start(
-        [PYTHON, "manage.py", "run_worker"], worker_env, "/tmp/momo-bench-worker.log"
+        [PYTHON, "manage.py", "run_worker"], worker_env, str(LOG_DIR / "worker.log")
     )
     web_pids = children(master_pid)
     samples: dict[str, list[int]] = {f"web worker {pid}": [] for pid in web_pids}
@@ -473,10 +476,8 @@ def measure_memory(
         while not stop.is_set():
             for name in samples:
                 pid = int(name.rsplit(" ", 1)[1])
-                try:
+                with contextlib.suppress(OSError):
                     samples[name].append(rss_kb(pid)[0])
-                except OSError:
-                    pass
             stop.wait(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)
