@@ -12,9 +12,17 @@ import uuid
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, Q, QuerySet
-from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -104,6 +112,73 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ObjectActionsMixin:
+    """Buttons on a change page that run one of the model admin's actions on that object.
+
+    ``object_actions`` names actions of ``actions``; a button shows only when the action is
+    allowed to the user (its ``permissions``), and the action itself writes the messages.
+    Use with a change form template that extends ``admin/gateway/change_form.html``.
+    """
+
+    object_actions: tuple[str, ...] = ()
+
+    def _object_action_url_name(self) -> str:
+        opts = self.model._meta
+        return f"{opts.app_label}_{opts.model_name}_object_action"
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<path:object_id>/actions/<str:action>/",
+                self.admin_site.admin_view(self.object_action_view),
+                name=self._object_action_url_name(),
+            ),
+            *super().get_urls(),
+        ]
+
+    def object_action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if action not in self.object_actions:
+            raise Http404(f"No action {action!r} here.")
+        allowed = self.get_actions(request)
+        if action not in allowed:
+            raise PermissionDenied
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404(f"No {self.model._meta.verbose_name} with id {object_id!r}.")
+        func, _name, _description = allowed[action]
+        func(self, request, self.get_queryset(request).filter(pk=obj.pk))
+        opts = self.model._meta
+        return HttpResponseRedirect(
+            reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)])
+        )
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if obj is not None and self.object_actions:
+            allowed = self.get_actions(request)
+            context["object_actions"] = [
+                {
+                    "name": name,
+                    "label": allowed[name][2],
+                    "url": reverse(
+                        f"admin:{self._object_action_url_name()}", args=[quote(obj.pk), name]
+                    ),
+                }
+                for name in self.object_actions
+                if name in allowed
+            ]
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 class IdentifierSearchMixin:

@@ -1,1 +1,270 @@
-# Register your models here.
+"""Support console for payments and payouts: read-only, with their history and a re-check.
+
+Money records are never edited by hand. A payment's page shows, beside its fields, its
+audit trail, the MTN callbacks received for it and the merchant webhooks sent about it.
+"Re-check status with MTN" asks MTN's status endpoint through ``transfer_recheck``, which
+applies a final answer through the state machine and records who asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import quote
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.safestring import SafeString
+
+from gateway.admin import (
+    MAX_ROWS_PER_NETWORK_ACTION,
+    IdentifierSearchMixin,
+    ObjectActionsMixin,
+    ReadOnlyAdminMixin,
+    json_block,
+    pretty_json,
+    staff_actor,
+)
+from gateway.models import AuditEvent
+from mtn.errors import MtnError
+from payments.models import MoneyTransfer, Payment, Payout
+from payments.money import format_amount
+from payments.services import Applied, transfer_recheck
+from webhooks.models import MerchantDelivery, MtnCallback
+
+
+@dataclass(frozen=True)
+class TrailRow:
+    event: AuditEvent
+    data: str
+
+
+@dataclass(frozen=True)
+class CallbackRow:
+    callback: MtnCallback
+    url: str
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    delivery: MerchantDelivery
+    url: str
+    attempts: list[Any]
+
+
+def transfer_history(transfer: MoneyTransfer) -> dict[str, list[Any]]:
+    """The audit trail, MTN callbacks and merchant deliveries of one transfer: four queries."""
+    kind = transfer.kind
+    events = AuditEvent.objects.filter(object_type=kind, object_id=str(transfer.pk)).order_by(
+        "created_at", "id"
+    )
+    callbacks = MtnCallback.objects.filter(object_type=kind, object_id=transfer.pk).order_by(
+        "received_at", "id"
+    )
+    deliveries = (
+        MerchantDelivery.objects.filter(object_type=kind, object_id=transfer.pk)
+        .prefetch_related("attempts")
+        .order_by("created_at", "id")
+    )
+    return {
+        "audit_trail": [
+            TrailRow(event, pretty_json(event.data) if event.data else "") for event in events
+        ],
+        "mtn_callbacks": [
+            CallbackRow(
+                callback, reverse("admin:webhooks_mtncallback_change", args=[quote(callback.pk)])
+            )
+            for callback in callbacks
+        ],
+        "merchant_deliveries": [
+            DeliveryRow(
+                delivery,
+                reverse("admin:webhooks_merchantdelivery_change", args=[quote(delivery.pk)]),
+                list(delivery.attempts.all()),
+            )
+            for delivery in deliveries
+        ],
+    }
+
+
+class TransferAdmin(
+    ObjectActionsMixin, ReadOnlyAdminMixin, IdentifierSearchMixin, admin.ModelAdmin
+):
+    """What payments and payouts share; the subclasses name the party field."""
+
+    change_form_template = "admin/payments/transfer_change_form.html"
+    list_select_related = ("tenant",)
+    list_filter = ("status", "tenant", "currency", "needs_review", "submission")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    uuid_search_fields = ("id", "mtn_reference_id")
+    exact_search_fields = ("mtn_financial_transaction_id",)
+    actions = ("recheck_with_mtn",)
+    object_actions = ("recheck_with_mtn",)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        party = self.model.party_field
+        return [
+            (
+                None,
+                {
+                    "fields": (
+                        "id",
+                        "tenant",
+                        "status",
+                        "needs_review",
+                        "amount_display",
+                        party,
+                        "reference",
+                        "description",
+                        "metadata_display",
+                        "failure_code",
+                        "failure_message",
+                    )
+                },
+            ),
+            (
+                "MTN",
+                {
+                    "fields": (
+                        "mtn_reference_id",
+                        "mtn_financial_transaction_id",
+                        "submission",
+                        "submit_attempts",
+                        "poll_attempts",
+                        "next_attempt_at",
+                        "last_error",
+                        "callback_token_display",
+                    )
+                },
+            ),
+            ("Times", {"fields": ("created_at", "submitted_at", "finalized_at", "updated_at")}),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields: list[str] = []
+        for _name, options in self.get_fieldsets(request, obj):
+            for entry in options["fields"]:
+                fields.extend(entry if isinstance(entry, tuple) else (entry,))
+        return fields
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj: MoneyTransfer) -> str:
+        return f"{format_amount(obj.amount, obj.currency)} {obj.currency}"
+
+    @admin.display(description="metadata")
+    def metadata_display(self, obj: MoneyTransfer) -> SafeString:
+        return json_block(obj.metadata)
+
+    @admin.display(description="callback token")
+    def callback_token_display(self, obj: MoneyTransfer) -> str:
+        # The token is the credential of the per-payment callback URL: never shown whole.
+        return f"{obj.callback_token[:4]}… (hidden)" if obj.callback_token else "-"
+
+    # --- history on the change page ------------------------------------------------------
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            context.update(transfer_history(obj))
+            context["kind"] = self.model.kind
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # --- re-check with MTN ---------------------------------------------------------------
+
+    def has_recheck_permission(self, request: HttpRequest) -> bool:
+        # Asking MTN changes nothing MTN has not already decided, and is audited.
+        return self.has_view_permission(request)
+
+    @admin.action(description="Re-check status with MTN", permissions=["recheck"])
+    def recheck_with_mtn(self, request: HttpRequest, queryset: Any) -> None:
+        transfers = list(queryset.select_related("tenant")[: MAX_ROWS_PER_NETWORK_ACTION + 1])
+        if len(transfers) > MAX_ROWS_PER_NETWORK_ACTION:
+            self.message_user(
+                request,
+                f"Select at most {MAX_ROWS_PER_NETWORK_ACTION} rows to re-check at once "
+                "(each one is a call to MTN). Nothing was re-checked.",
+                messages.ERROR,
+            )
+            return
+        for transfer in transfers:
+            self._recheck_one(request, transfer)
+
+    def _recheck_one(self, request: HttpRequest, transfer: MoneyTransfer) -> None:
+        label = f"{transfer.kind.capitalize()} {transfer.pk}"
+        try:
+            result = transfer_recheck(transfer=transfer, actor=staff_actor(request))
+        except MtnError as exc:
+            status = f", HTTP {exc.status_code}" if exc.status_code else ""
+            self.message_user(
+                request,
+                f"{label}: MTN could not be asked ({exc.code}{status}: {exc.message}). "
+                "Nothing changed.",
+                messages.ERROR,
+            )
+            return
+        status = result.transfer.status
+        level, text = {
+            Applied.APPLIED: (messages.SUCCESS, f"MTN reports {status}; it is now {status}."),
+            Applied.UNCHANGED: (messages.INFO, f"MTN confirms {status}; nothing changed."),
+            Applied.FINAL_ALREADY: (
+                messages.WARNING,
+                f"MTN reports another final status, but it is already {status}; nothing "
+                "changed. See the audit trail.",
+            ),
+            Applied.MISMATCH: (
+                messages.WARNING,
+                "MTN's amount, currency, party or externalId differ from ours; flagged for "
+                f"review, still {status}.",
+            ),
+            Applied.NOT_FINAL: (messages.INFO, f"MTN has no final status yet; still {status}."),
+        }.get(result.outcome, (messages.INFO, f"re-checked ({result.outcome}); {status}."))
+        self.message_user(request, f"{label}: {text}", level)
+
+
+@admin.register(Payment)
+class PaymentAdmin(TransferAdmin):
+    list_display = (
+        "id",
+        "tenant",
+        "status",
+        "amount_display",
+        "payer",
+        "reference",
+        "submission",
+        "needs_review",
+        "created_at",
+    )
+    partial_search_fields = ("payer", "reference")
+    search_help_text = (
+        "A payment id or MTN reference id (whole), an MTN financial transaction id, or part of "
+        "a payer number or a merchant reference."
+    )
+
+
+@admin.register(Payout)
+class PayoutAdmin(TransferAdmin):
+    list_display = (
+        "id",
+        "tenant",
+        "status",
+        "amount_display",
+        "payee",
+        "reference",
+        "submission",
+        "needs_review",
+        "created_at",
+    )
+    partial_search_fields = ("payee", "reference")
+    search_help_text = (
+        "A payout id or MTN reference id (whole), an MTN financial transaction id, or part of "
+        "a payee number or a merchant reference."
+    )

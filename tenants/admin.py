@@ -1,1 +1,278 @@
-# Register your models here.
+"""Support console for tenants and their API keys.
+
+A tenant added here is created by ``tenant_create`` (webhook secret, first API key, audit
+event). Raw API keys and webhook secrets are shown once, in a message, and never stored:
+the database keeps only a key's prefix and hash. Tenants and keys are never deleted, so
+their history stays whole; a key is revoked instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import quote
+from django.contrib.auth import get_permission_codename
+from django.db import models, transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from gateway.admin import ObjectActionsMixin, ReadOnlyAdminMixin, staff_actor
+from gateway.audit import audit_record
+from tenants.models import ApiKey, Tenant
+from tenants.services import (
+    TenantError,
+    api_key_create,
+    api_key_revoke,
+    tenant_create,
+    tenant_rotate_webhook_secret,
+)
+
+# Messages travel in a signed cookie through one redirect. A few secrets fit; many would
+# spill over into the session table, which would store them: so few tenants per action.
+MAX_TENANTS_PER_SECRET_ACTION = 5
+
+EDITABLE_FIELDS = ("name", "is_active", "webhook_url", "rate_limit")
+
+_SHOWN_ONCE = "Copy it now: it is shown only this once and cannot be recovered."
+
+
+@admin.register(Tenant)
+class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
+    change_form_template = "admin/gateway/change_form.html"
+    list_display = ("slug", "name", "is_active", "webhook_url", "rate_limit", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("slug", "name")
+    actions = ("issue_api_key", "rotate_webhook_secret")
+    object_actions = ("issue_api_key", "rotate_webhook_secret")
+    add_fields = ("slug", "name", "webhook_url", "rate_limit")
+    # A webhook URL typed without a scheme is meant as https (Django 6's default too).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    change_fields = (
+        "slug",
+        "name",
+        "is_active",
+        "webhook_url",
+        "rate_limit",
+        "id",
+        "webhook_secret_status",
+        "api_keys_display",
+        "created_at",
+        "updated_at",
+    )
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return self.add_fields if obj is None else self.change_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        return tuple(name for name in self.change_fields if name not in EDITABLE_FIELDS)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="webhook secret")
+    def webhook_secret_status(self, obj: Tenant) -> str:
+        if not obj.webhook_secret:
+            return "Not set."
+        text = "Set (shown only when created or rotated)."
+        expires = obj.previous_webhook_secret_expires_at
+        if obj.previous_webhook_secret and expires and expires > timezone.now():
+            text += f" The previous secret also signs until {expires:%Y-%m-%d %H:%M} UTC."
+        return text
+
+    @admin.display(description="API keys")
+    def api_keys_display(self, obj: Tenant) -> SafeString | str:
+        keys = list(obj.api_keys.order_by("-created_at"))
+        if not keys:
+            return "None."
+        rows = format_html_join(
+            "",
+            "<tr><td><a href='{}'>{}…</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    reverse("admin:tenants_apikey_change", args=[quote(key.pk)]),
+                    key.prefix,
+                    key.name or "-",
+                    f"{key.created_at:%Y-%m-%d %H:%M}",
+                    f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "-",
+                    f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active",
+                )
+                for key in keys
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>Prefix</th><th>Name</th><th>Created</th><th>Last used</th>"
+            "<th>State</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    # --- add and change ------------------------------------------------------------------
+
+    def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
+        if change:
+            self._update(request, obj, form)
+        else:
+            self._create(request, obj)
+
+    def _create(self, request: HttpRequest, obj: Tenant) -> None:
+        try:
+            tenant, issued = tenant_create(
+                slug=obj.slug,
+                name=obj.name,
+                webhook_url=obj.webhook_url,
+                rate_limit=obj.rate_limit,
+                actor=staff_actor(request),
+            )
+        except TenantError as exc:
+            # Only a race gets here: the form has already checked the fields and the slug.
+            obj._gateway_create_error = str(exc)  # type: ignore[attr-defined]
+            return
+        for field in Tenant._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(tenant, field.attname))
+        obj._state.adding = False
+        obj._state.db = tenant._state.db
+        self.message_user(
+            request,
+            f"API key for {tenant.slug}: {issued.raw_key} — {_SHOWN_ONCE}",
+            messages.WARNING,
+        )
+        self.message_user(
+            request,
+            f"Webhook secret for {tenant.slug}: {tenant.webhook_secret} — give it to the "
+            "merchant to verify webhook signatures. It is shown only this once.",
+            messages.WARNING,
+        )
+
+    def _update(self, request: HttpRequest, obj: Tenant, form: Any) -> None:
+        changed = [name for name in form.changed_data if name in EDITABLE_FIELDS]
+        if not changed:
+            return
+        with transaction.atomic():
+            # Only the edited fields: a secret rotated meanwhile must not be overwritten.
+            obj.save(update_fields=[*changed, "updated_at"])
+            audit_record(
+                tenant=obj,
+                object_type="tenant",
+                object_id=obj.pk,
+                action="tenant.updated",
+                actor=staff_actor(request),
+                data={
+                    "fields": changed,
+                    "from": {name: form.initial.get(name) for name in changed},
+                    "to": {name: form.cleaned_data.get(name) for name in changed},
+                },
+            )
+
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        if getattr(obj, "_gateway_create_error", None):
+            return None
+        return super().log_addition(request, obj, message)
+
+    def response_add(
+        self, request: HttpRequest, obj: Tenant, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        error = getattr(obj, "_gateway_create_error", None)
+        if error:
+            self.message_user(request, f"The tenant was not created: {error}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_add(request, obj, post_url_continue)
+
+    # --- keys and secrets ----------------------------------------------------------------
+
+    def _too_many(self, request: HttpRequest, queryset: Any) -> list[Tenant] | None:
+        tenants = list(queryset[: MAX_TENANTS_PER_SECRET_ACTION + 1])
+        if len(tenants) > MAX_TENANTS_PER_SECRET_ACTION:
+            self.message_user(
+                request,
+                f"Select at most {MAX_TENANTS_PER_SECRET_ACTION} tenants: each new secret is "
+                "shown once in a message. Nothing was done.",
+                messages.ERROR,
+            )
+            return None
+        return tenants
+
+    @admin.action(description="Issue a new API key", permissions=["change"])
+    def issue_api_key(self, request: HttpRequest, queryset: Any) -> None:
+        tenants = self._too_many(request, queryset)
+        for tenant in tenants or ():
+            issued = api_key_create(
+                tenant=tenant,
+                actor=staff_actor(request),
+                name=f"issued in the admin by {request.user.get_username()}"[:100],
+            )
+            self.message_user(
+                request,
+                f"New API key for {tenant.slug}: {issued.raw_key} — {_SHOWN_ONCE}",
+                messages.WARNING,
+            )
+
+    @admin.action(description="Rotate webhook secret", permissions=["change"])
+    def rotate_webhook_secret(self, request: HttpRequest, queryset: Any) -> None:
+        tenants = self._too_many(request, queryset)
+        for tenant in tenants or ():
+            rotated = tenant_rotate_webhook_secret(tenant=tenant, actor=staff_actor(request))
+            expires = rotated.previous_webhook_secret_expires_at
+            self.message_user(
+                request,
+                f"New webhook secret for {rotated.slug}: {rotated.webhook_secret} — shown only "
+                f"this once. The previous secret keeps signing until {expires:%Y-%m-%d %H:%M} "
+                "UTC.",
+                messages.WARNING,
+            )
+
+
+class ApiKeyStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "Active"), ("revoked", "Revoked")]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Keys are issued from the tenant's page and never edited; they can be revoked."""
+
+    change_form_template = "admin/gateway/change_form.html"
+    list_display = ("prefix", "tenant", "name", "created_at", "last_used_at", "revoked_at")
+    list_filter = (ApiKeyStateFilter, "tenant")
+    list_select_related = ("tenant",)
+    search_fields = ("^prefix", "=tenant__slug", "name")
+    search_help_text = "The start of a key (its first 12 characters), a tenant slug, or a name."
+    actions = ("revoke",)
+    object_actions = ("revoke",)
+    fields = ("id", "prefix", "tenant", "name", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).select_related("tenant")
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
+
+    @admin.action(description="Revoke", permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        revoked = already = 0
+        for api_key in queryset:
+            if api_key.revoked_at is not None:
+                already += 1
+                continue
+            api_key_revoke(api_key=api_key, actor=staff_actor(request))
+            revoked += 1
+        if revoked:
+            self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
+        if already:
+            self.message_user(request, f"{already} key(s) were already revoked; left as they were.")
