@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote
 from django.contrib.auth import get_permission_codename
-from django.db import models, transaction
+from django.db import models
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -21,7 +21,6 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from gateway.admin import ObjectActionsMixin, ReadOnlyAdminMixin, staff_actor
-from gateway.audit import audit_record
 from tenants.models import ApiKey, Tenant
 from tenants.services import (
     TenantError,
@@ -29,6 +28,7 @@ from tenants.services import (
     api_key_revoke,
     tenant_create,
     tenant_rotate_webhook_secret,
+    tenant_update,
 )
 
 # Messages travel in a signed cookie through one redirect. A few secrets fit; many would
@@ -152,21 +152,12 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
         changed = [name for name in form.changed_data if name in EDITABLE_FIELDS]
         if not changed:
             return
-        with transaction.atomic():
-            # Only the edited fields: a secret rotated meanwhile must not be overwritten.
-            obj.save(update_fields=[*changed, "updated_at"])
-            audit_record(
-                tenant=obj,
-                object_type="tenant",
-                object_id=obj.pk,
-                action="tenant.updated",
-                actor=staff_actor(request),
-                data={
-                    "fields": changed,
-                    "from": {name: form.initial.get(name) for name in changed},
-                    "to": {name: form.cleaned_data.get(name) for name in changed},
-                },
-            )
+        tenant_update(
+            tenant=obj,
+            changes={name: form.cleaned_data.get(name) for name in changed},
+            previous={name: form.initial.get(name) for name in changed},
+            actor=staff_actor(request),
+        )
 
     def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         if getattr(obj, "_gateway_create_error", None):

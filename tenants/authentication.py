@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django_ratelimit import ALL
 from django_ratelimit.core import get_usage
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from gateway import metrics
 from gateway.audit import Actor
 from gateway.errors import AuthenticationFailed, TenantSuspended
+from gateway.request_context import bind_tenant
 from tenants.keys import api_key_prefix, hash_api_key
 from tenants.models import ApiKey, Tenant
 
@@ -54,6 +55,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         for api_key in candidates:
             if constant_time_compare(api_key.key_hash, key_hash):
                 self._touch(api_key)
+                bind_tenant(slug)  # the rest of the request's log lines name the tenant
                 return TenantPrincipal(tenant=api_key.tenant, api_key=api_key), api_key
         raise AuthenticationFailed()
 
@@ -103,23 +105,8 @@ class ApiKeyRateThrottle(BaseThrottle):
         if usage is None or not usage["should_limit"]:
             return True
         self._wait = max(float(usage["time_left"]), 1.0)
+        metrics.rate_limited(scope="api")
         return False
 
     def wait(self) -> float | None:
         return self._wait
-
-
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    """Documents ``ApiKeyAuthentication`` in the OpenAPI schema: both headers are required.
-
-    Without it drf-spectacular warns on every view, which ``check --deploy`` reports.
-    """
-
-    target_class = ApiKeyAuthentication
-    name: ClassVar[list[str]] = ["ApiKey", "TenantId"]
-
-    def get_security_definition(self, auto_schema: Any) -> list[dict[str, str]]:
-        return [
-            {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-            {"type": "apiKey", "in": "header", "name": "X-Tenant-ID"},
-        ]

@@ -137,6 +137,35 @@ def api_key_revoke_by_prefix(*, key_prefix: str, actor: Actor) -> ApiKey:
     return api_key_revoke(api_key=matches[0], actor=actor)
 
 
+def tenant_update(
+    *, tenant: Tenant, changes: dict[str, object], previous: dict[str, object], actor: Actor
+) -> Tenant:
+    """Save the given fields of ``tenant`` and record who changed what, in one transaction.
+
+    Only the named fields are written, so a webhook secret rotated meanwhile is never
+    overwritten by a stale copy. ``previous`` holds their values before the edit.
+    """
+    if not changes:
+        return tenant
+    for name, value in changes.items():
+        setattr(tenant, name, value)
+    with transaction.atomic():
+        tenant.save(update_fields=[*changes, "updated_at"])
+        audit_record(
+            tenant=tenant,
+            object_type="tenant",
+            object_id=tenant.pk,
+            action="tenant.updated",
+            actor=actor,
+            data={
+                "fields": list(changes),
+                "from": {name: previous.get(name) for name in changes},
+                "to": dict(changes),
+            },
+        )
+    return tenant
+
+
 def tenant_rotate_webhook_secret(
     *, tenant: Tenant, actor: Actor, grace: timedelta = timedelta(hours=24)
 ) -> Tenant:

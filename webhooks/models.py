@@ -41,6 +41,8 @@ class MerchantDelivery(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "merchant webhook delivery"
+        verbose_name_plural = "merchant webhook deliveries"
         constraints = [
             models.UniqueConstraint(
                 fields=["object_type", "object_id", "event_type"], name="one_event_per_final_state"
