@@ -12,9 +12,11 @@ It differs from DRF's stock parser in three ways the contract needs:
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.conf import settings
+from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import BaseParser
 
@@ -66,7 +68,7 @@ def loads_strict(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise MalformedJson("The request body is not valid UTF-8 JSON.") from exc
     try:
-        return json.loads(
+        data = json.loads(
             text,
             parse_constant=_refuse_constant,
             parse_float=_parse_float,
@@ -76,6 +78,23 @@ def loads_strict(raw: bytes) -> Any:
         raise MalformedJson("The JSON body is nested too deeply.") from exc
     except ValueError as exc:
         raise MalformedJson(f"The request body is not valid JSON: {exc}") from exc
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(data):
+        # "\ud800" parses to a str that no database or UTF-8 response can hold: a 500 later.
+        raise MalformedJson("The JSON body holds a lone UTF-16 surrogate escape (\\uD800-\\uDFFF).")
+    return data
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(data: Any) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except RecursionError:
+        return False
+    return False
 
 
 def read_limited(stream: Any, limit: int | None = None) -> bytes:
@@ -98,7 +117,7 @@ class StrictJSONParser(BaseParser):
 
 
 class JsonWhateverTheContentType(DefaultContentNegotiation):
-    """Parse every body as JSON, whatever Content-Type the client sent.
+    """Parse every body as JSON, whatever Content-Type the client sent; always answer JSON.
 
     A merchant's ``curl -d`` sends form encoding by default; answering that with a 415 helps
     nobody, and the contract wants a body that is not JSON to be ``malformed_json``.
@@ -106,3 +125,10 @@ class JsonWhateverTheContentType(DefaultContentNegotiation):
 
     def select_parser(self, request: Any, parsers: list[BaseParser]) -> BaseParser | None:
         return super().select_parser(request, parsers) or (parsers[0] if parsers else None)
+
+    def select_renderer(self, request: Any, renderers: list[Any], format_suffix: Any = None) -> Any:
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except NotAcceptable:
+            # An Accept the view cannot meet (text/html on the JSON API) gets JSON, not a 406.
+            return renderers[0], renderers[0].media_type

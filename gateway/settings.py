@@ -7,6 +7,7 @@ project touches ``os.environ``.
 from __future__ import annotations
 
 import os
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -90,7 +91,9 @@ if BENCH_ENDPOINTS:
 
 MIDDLEWARE = [
     "gateway.middleware.RequestIdMiddleware",
+    "gateway.logging.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -129,6 +132,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite is the try-it-out default: wait on a busy database instead of failing at once,
     # and take the write lock at BEGIN so that concurrent writers queue instead of deadlocking.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Tests use a file, not Django's shared in-memory database: live-server tests then get a
+    # connection per thread and real locking, as in production, instead of one shared
+    # connection that concurrent threads trip over.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"momo-gateway-test-{os.getpid()}.sqlite3")
+    }
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
@@ -163,7 +172,20 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
+# WhiteNoise serves the admin's and Swagger UI's files, compressed and with hashed names, from
+# what `collectstatic` wrote (the image does it at build). With DEBUG on (development, tests)
+# files come straight from the apps, so that no collectstatic is needed.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_AUTOREFRESH = DEBUG
+WHITENOISE_USE_FINDERS = DEBUG
 
 # Request bodies: a payment is a few hundred bytes; anything far larger is refused early.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 64 * 1024)
@@ -177,7 +199,7 @@ SESSION_COOKIE_HTTPONLY = True
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -195,7 +217,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "gateway.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_CLASSES": [],
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.authentication.ApiKeyRateThrottle"],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -259,13 +281,41 @@ MTN_SUBMIT_MAX_SECONDS = env_float("MTN_SUBMIT_MAX_SECONDS", 8.0)
 # --- Logging ------------------------------------------------------------------------------
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# json: one JSON object per line (gateway/logging.py); plain: for a person at a terminal.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json").strip().lower()
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # On the handler, so that everything printed is masked, whatever logger it came from.
+    "filters": {"redact": {"()": "gateway.logging.RedactingFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "gateway.logging.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own handlers print unmasked: send its lines (django.request's 4xx/5xx
+        # warnings included) through ours instead.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }
+
+# --- Metrics (gateway/metrics.py) ---------------------------------------------------------
+
+# /metrics needs "Authorization: Bearer <METRICS_TOKEN>"; unset, /metrics is 404 unless DEBUG.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Several gunicorn workers: a per-host empty directory where they share their counters.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+# run_worker serves its own metrics on this port (0: off).
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0)
+WORKER_METRICS_ADDR = env_str("WORKER_METRICS_ADDR", "0.0.0.0")  # noqa: S104 - in a container

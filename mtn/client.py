@@ -13,6 +13,7 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -50,6 +51,11 @@ _WHITESPACE = re.compile(r"\s+")
 # Token refresh: MTN advises refreshing ~10 minutes before the 3600 s expiry (section 3.3).
 TOKEN_REFRESH_MARGIN_SECONDS = 600
 TOKEN_LOCK_WAIT_SECONDS = 5.0
+
+# Called after every HTTP exchange with MTN as observer(product=, operation=, status_code=,
+# code=, seconds=) (status_code None: no answer). The gateway registers its metrics here at
+# start-up, so that this package imports nothing from the others. Observers must not raise.
+call_observers: list[Callable[..., None]] = []
 
 
 @dataclass(frozen=True)
@@ -413,15 +419,12 @@ class MtnClient:
 
     def _mint_token(self, product: str, key: str) -> str:
         creds = self.config.credentials(product)
-        try:
-            response = self.session.post(
-                f"{self.config.base_url}/{product}/token/",
-                auth=(creds.api_user, creds.api_key),
-                headers={"Ocp-Apim-Subscription-Key": creds.subscription_key},
-                timeout=self._timeout,
-            )
-        except requests.RequestException as exc:
-            raise classify_exception(exc) from exc
+        response = self._exchange(
+            "POST",
+            f"/{product}/token/",
+            auth=(creds.api_user, creds.api_key),
+            headers={"Ocp-Apim-Subscription-Key": creds.subscription_key},
+        )
         if response.status_code != 200:
             raise classify_response(response)
         body = decode_body(response)
@@ -553,16 +556,51 @@ class MtnClient:
             "Ocp-Apim-Subscription-Key": creds.subscription_key,
             **headers,
         }
+        return self._exchange(method, path, headers=all_headers, json=json)
+
+    def _exchange(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One HTTP request to MTN, timed and reported to ``call_observers``.
+
+        Raises ``MtnNetworkError`` (or ``MtnConfigurationError`` for TLS) when no answer came.
+        """
+        started = time.monotonic()
         try:
-            return self.session.request(
-                method,
-                f"{self.config.base_url}{path}",
-                headers=all_headers,
-                json=json,
-                timeout=self._timeout,
+            response = self.session.request(
+                method, f"{self.config.base_url}{path}", timeout=self._timeout, **kwargs
             )
         except requests.RequestException as exc:
-            raise classify_exception(exc) from exc
+            error = classify_exception(exc)
+            _notify(method, path, None, error.code, started)
+            raise error from exc
+        failed = call_observers and response.status_code >= 300
+        code = classify_response(response).code if failed else None
+        _notify(method, path, response.status_code, code, started)
+        return response
+
+
+def _notify(
+    method: str, path: str, status_code: int | None, code: str | None, started: float
+) -> None:
+    """Tell ``call_observers`` about one exchange; the operation name carries no id or number."""
+    if not call_observers:
+        return
+    seconds = time.monotonic() - started
+    parts = [part for part in path.split("/") if part]  # collection, v1_0, requesttopay, <ref>
+    product = parts[0] if parts else "unknown"
+    operation = "token" if parts[1:2] == ["token"] else (parts[2] if len(parts) > 2 else "unknown")
+    if method == "GET" and operation in ("requesttopay", "transfer"):
+        operation += "_status"
+    for observer in call_observers:
+        try:
+            observer(
+                product=product,
+                operation=operation,
+                status_code=status_code,
+                code=code,
+                seconds=seconds,
+            )
+        except Exception:  # noqa: BLE001 - metrics must never break a payment
+            logger.debug("MTN call observer %r failed", observer, exc_info=True)
 
 
 def _ref(reference_id: uuid.UUID | str) -> str:

@@ -19,5 +19,21 @@ def backoff_delay(attempt: int, age: timedelta) -> timedelta:
     """
     attempt = max(attempt, 1)
     delay = FIRST_DELAY * (2 ** min(attempt - 1, 16))
-    cap = EARLY_CAP if age < EARLY_PHASE else LATE_CAP
-    return min(delay, cap)
+    return min(delay, _cap(age))
+
+
+def _cap(age: timedelta) -> timedelta:
+    """60 s for ten minutes, then 120 s, 240 s and 5 minutes.
+
+    Stepping up (rather than jumping from 60 s to 5 minutes) keeps the contract's "delays
+    that at most double": a delay capped in one step ends, at the earliest, in the next
+    step, whose cap is at most twice as large.
+    """
+    if age < EARLY_PHASE:
+        return EARLY_CAP
+    cap = EARLY_CAP * 2
+    step_ends = EARLY_PHASE + cap
+    while cap < LATE_CAP and age >= step_ends:
+        cap *= 2
+        step_ends += cap
+    return min(cap, LATE_CAP)

@@ -80,6 +80,7 @@ def parse_list_filters(params: Any) -> ListFilters:
         if (
             not raw_limit.isascii()
             or not raw_limit.isdigit()
+            or len(raw_limit) > 10  # int() refuses over 4300 digits with a ValueError (a 500)
             or not (1 <= int(raw_limit) <= MAX_PAGE_SIZE)
         ):
             errors["limit"] = [f"Must be a whole number from 1 to {MAX_PAGE_SIZE}."]
@@ -105,7 +106,19 @@ def _parse_timestamp(raw: str) -> datetime | None:
         return None
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, UTC)
-    return moment
+    return _as_utc(moment)
+
+
+def _as_utc(moment: datetime) -> datetime | None:
+    """The instant in UTC, or None when it lies outside what a datetime can hold.
+
+    ``0001-01-01T00:00:00+14:00`` parses, but is before year 1 in UTC: the query would
+    raise ``OverflowError`` (a 500) instead of the 400 a malformed filter deserves.
+    """
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
 
 
 def encode_cursor(transfer: MoneyTransfer) -> str:
@@ -120,6 +133,9 @@ def decode_cursor(raw: str) -> tuple[datetime, uuid.UUID] | None:
         moment_text, id_text = text.split("|", 1)
         moment = parse_datetime(moment_text)
         if moment is None or timezone.is_naive(moment):
+            return None
+        moment = _as_utc(moment)
+        if moment is None:
             return None
         return moment, uuid.UUID(id_text)
     except (ValueError, UnicodeError, binascii.Error):

@@ -126,6 +126,15 @@ def transfer_create(
             },
         )
         idempotency_link(idempotency_claim, resource_type=model.kind, resource_id=transfer.pk)
+    logger.info(
+        "%s created: %s %s, %s %s",
+        model.kind,
+        amount,
+        currency,
+        model.party_field,
+        party,
+        extra={"event": f"{model.kind}.created", "tenant": tenant.slug, "payment_id": transfer.pk},
+    )
     return transfer
 
 
@@ -215,7 +224,9 @@ def _record_submitted(transfer: MoneyTransfer, *, already_existed: bool) -> Mone
 def _record_submit_rejected(transfer: MoneyTransfer, exc: MtnError) -> MoneyTransfer:
     with transaction.atomic():
         locked = _lock(transfer)
-        if locked.submission != Submission.QUEUED:
+        if locked.submission != Submission.QUEUED or is_final(locked.status):
+            # Already final: an earlier try landed and MTN's callback settled it while this
+            # one was in flight. MTN's word on the transaction stands; nothing to record.
             return locked
         locked.submission = Submission.REJECTED
         locked.submit_attempts += 1
@@ -235,7 +246,9 @@ def _record_submit_retry(transfer: MoneyTransfer, exc: MtnError) -> MoneyTransfe
     now = timezone.now()
     with transaction.atomic():
         locked = _lock(transfer)
-        if locked.submission != Submission.QUEUED:
+        if locked.submission != Submission.QUEUED or is_final(locked.status):
+            # Settled meanwhile (see above): scheduling a retry would leave the worker
+            # claiming a final row for ever.
             return locked
         locked.submit_attempts += 1
         delay = backoff_delay(locked.submit_attempts, now - locked.created_at)
@@ -517,6 +530,12 @@ def transfer_transition(
                 object_id=locked.pk,
                 data=transfer_representation(locked),
             )
+    logger.info(
+        "%s %s",
+        locked.kind,
+        target,
+        extra={"event": event_name, "tenant": locked.tenant.slug, "payment_id": locked.pk},
+    )
     return Transition(locked, changed=True)
 
 

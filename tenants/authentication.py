@@ -48,6 +48,9 @@ class ApiKeyAuthentication(BaseAuthentication):
         slug = request.headers.get("X-Tenant-ID", "")
         if not raw_key or not slug or len(raw_key) > 200 or len(slug) > 64:
             raise AuthenticationFailed()
+        if "\x00" in raw_key or "\x00" in slug:
+            # PostgreSQL refuses NUL in a query parameter: a 500 unless refused here.
+            raise AuthenticationFailed()
         key_hash = hash_api_key(raw_key)
         candidates = ApiKey.objects.select_related("tenant").filter(
             prefix=api_key_prefix(raw_key), tenant__slug=slug, revoked_at__isnull=True

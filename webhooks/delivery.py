@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from gateway import metrics
 from gateway.audit import Actor, audit_record
 from webhooks.models import DeliveryAttempt, MerchantDelivery
 from webhooks.signing import outbound_signature
@@ -111,7 +112,8 @@ def delivery_attempt(
     No lock is held during the HTTP call; the outcome is written in one short transaction.
     """
     delivery = MerchantDelivery.objects.select_related("tenant").get(pk=delivery.pk)
-    url = delivery.tenant.webhook_url or delivery.url
+    # Always the tenant's current URL: a merchant that moved or removed it is not called.
+    url = delivery.tenant.webhook_url
     started = time.monotonic()
     attempted_at = timezone.now()
     status_code: int | None = None
@@ -162,6 +164,9 @@ def _record_attempt(
     error: str,
     triggered_by: str,
 ) -> MerchantDelivery:
+    metrics.delivery_attempted(
+        status_code=status_code, succeeded=succeeded, duration_ms=duration_ms
+    )
     now = timezone.now()
     with transaction.atomic():
         locked = MerchantDelivery.objects.select_for_update().get(pk=delivery.pk)
@@ -183,8 +188,9 @@ def _record_attempt(
             locked.state = MerchantDelivery.State.SUCCEEDED
             locked.delivered_at = now
             locked.next_attempt_at = None
-        elif triggered_by == "schedule":
-            # (A manual redelivery that fails leaves the automatic schedule as it was.)
+        elif triggered_by == "schedule" and locked.state != MerchantDelivery.State.SUCCEEDED:
+            # (A manual redelivery that fails leaves the automatic schedule as it was, and a
+            # delivery that a redelivery completed meanwhile stays delivered.)
             retries_done = locked.attempt_count - 1  # the first attempt is not a retry
             if retries_done < len(RETRY_DELAYS):
                 locked.state = MerchantDelivery.State.PENDING

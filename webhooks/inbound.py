@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from gateway import metrics
 from gateway.parsers import loads_strict
 from mtn.client import MtnClient, TransactionStatus, parse_transaction_status
 from mtn.errors import MtnError
@@ -58,7 +59,7 @@ _APPLY_OUTCOMES = {
 
 def transfer_by_token(token: str) -> MoneyTransfer | None:
     """The payment or payout whose callback URL carries ``token``, or None."""
-    if not token or len(token) > 64:
+    if not token or len(token) > 64 or "\x00" in token:
         return None
     for model in (Payment, Payout):
         found = model.objects.select_related("tenant").filter(callback_token=token).first()
@@ -197,6 +198,7 @@ def _client(quick: bool) -> MtnClient:
 
 
 def _finish(callback: MtnCallback, outcome: str, detail: str, confirmed: str = "") -> MtnCallback:
+    metrics.callback_processed(door=callback.door, outcome=outcome)
     callback.outcome = outcome
     callback.outcome_detail = detail[:500]
     callback.confirmed_status = confirmed[:32]
@@ -215,6 +217,7 @@ def _finish(callback: MtnCallback, outcome: str, detail: str, confirmed: str = "
 
 
 def _defer(callback: MtnCallback, detail: str) -> MtnCallback:
+    metrics.callback_processed(door=callback.door, outcome=Outcome.DEFERRED)
     now = timezone.now()
     with transaction.atomic():
         callback.confirm_attempts += 1

@@ -10,6 +10,8 @@ from django_ratelimit.core import get_usage
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from gateway import metrics
+
 
 def _client_address(group: str, request: Any) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
@@ -31,6 +33,7 @@ class CallbackRateThrottle(BaseThrottle):
         if usage is None or not usage["should_limit"]:
             return True
         self._wait = max(float(usage["time_left"]), 1.0)
+        metrics.rate_limited(scope="callback")
         return False
 
     def wait(self) -> float | None:

@@ -15,7 +15,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from payments.money import MoneyError, parse_amount, parse_currency
+from payments.money import CURRENCY_DECIMALS, MoneyError, parse_amount, parse_currency
 from payments.states import Status
 
 _MSISDN_RE = re.compile(r"\+?([0-9]{9,15})", re.ASCII)
@@ -137,11 +137,25 @@ class TransferCreateSerializer(serializers.Serializer):
             validated = super().to_internal_value(data)
         except serializers.ValidationError as exc:
             if isinstance(exc.detail, dict):
-                errors = {**exc.detail, **errors}
+                errors = {**exc.detail, **self._amount_errors(data, exc.detail), **errors}
             raise serializers.ValidationError(errors or exc.detail) from exc
         if errors:
             raise serializers.ValidationError(errors)
         return validated
+
+    @staticmethod
+    def _amount_errors(data: Any, errors: dict[str, Any]) -> dict[str, list[str]]:
+        """The amount's own problems, reported even when another field failed first."""
+        if not isinstance(data, dict) or "amount" not in data or "amount" in errors:
+            return {}
+        currency = data.get("currency")
+        if not (isinstance(currency, str) and currency in CURRENCY_DECIMALS):
+            currency = None
+        try:
+            parse_amount(data["amount"], currency)
+        except MoneyError as exc:
+            return {"amount": [str(exc)]}
+        return {}
 
     def validate_currency(self, value: Any) -> str:
         try:

@@ -33,7 +33,6 @@ from payments.api.serializers import (
 from payments.models import MoneyTransfer, Payment, Payout
 from payments.representation import event_representation, transfer_representation
 from payments.states import Status
-from tenants.authentication import ApiKeyRateThrottle
 
 LIST_PARAMETERS = [
     OpenApiParameter("status", OpenApiTypes.STR, enum=Status.values),
@@ -50,7 +49,6 @@ class TransferViewMixin:
     model: ClassVar[type[MoneyTransfer]]
     create_serializer: ClassVar[type[serializers.Serializer]]
     # Per-API-key rate limit (the tenant's rate_limit or RATE_LIMIT_DEFAULT): 429 rate_limited.
-    throttle_classes: ClassVar[list[type]] = [ApiKeyRateThrottle]
 
 
 class TransferCollectionView(TransferViewMixin, APIView):

@@ -22,8 +22,8 @@ TRANSFER_URL = f"{MTN_BASE}/disbursement/v1_0/transfer"
 
 @pytest.fixture(autouse=True)
 def fresh_mtn_client() -> None:
-    """Forget the thread's cached MTN client so that it is rebuilt from this test's settings."""
-    services._client_local.__dict__.pop("client", None)
+    """Forget the thread's cached MTN clients: each test starts from its own settings."""
+    services._client_local.__dict__.clear()
 
 
 class _Omit:

@@ -44,6 +44,9 @@ def refused_clients(alice, bob) -> dict[str, APIClient]:
         "key-for-other-tenant": client_with(HTTP_X_API_KEY=alice.api_key, HTTP_X_TENANT_ID="bob"),
         "unknown-tenant": client_with(HTTP_X_API_KEY=alice.api_key, HTTP_X_TENANT_ID="carol"),
         "huge-key": client_with(HTTP_X_API_KEY="k" * 5000, HTTP_X_TENANT_ID="alice"),
+        # PostgreSQL cannot take NUL in a query parameter: must be a 401, not a 500.
+        "nul-in-tenant": client_with(HTTP_X_API_KEY=alice.api_key, HTTP_X_TENANT_ID="ali\x00ce"),
+        "nul-in-key": client_with(HTTP_X_API_KEY="mgw_\x00" + "x" * 20, HTTP_X_TENANT_ID="alice"),
     }
 
 
@@ -58,6 +61,8 @@ CASES = [
     "key-for-other-tenant",
     "unknown-tenant",
     "huge-key",
+    "nul-in-tenant",
+    "nul-in-key",
 ]
 
 

@@ -3,6 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from gateway.metrics import serve_worker_metrics
 from gateway.worker import Worker
 
 
@@ -28,4 +29,5 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps({"done": counts}, sort_keys=True))
             return
         worker.install_signal_handlers()
+        serve_worker_metrics()  # on WORKER_METRICS_PORT, when set
         worker.run_forever(idle_sleep=options["idle_sleep"])

@@ -1,0 +1,96 @@
+"""Fixtures for the payment services: MTN mocked with ``responses``, payments in known states."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import responses
+from django.utils import timezone
+
+from gateway.audit import Actor
+from payments import services
+from payments.models import MoneyTransfer, Payment, Payout
+from payments.states import Submission
+
+MTN_BASE = "https://mtn.test"
+REQUESTTOPAY = f"{MTN_BASE}/collection/v1_0/requesttopay"
+TRANSFER = f"{MTN_BASE}/disbursement/v1_0/transfer"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_mtn_clients() -> Iterator[None]:
+    services._client_local.__dict__.pop("clients", None)
+    yield
+    services._client_local.__dict__.pop("clients", None)
+
+
+@pytest.fixture
+def mtn(mtn_http, settings) -> responses.RequestsMock:
+    """MTN at the HTTP level; one try per call so that nothing sleeps."""
+    settings.MTN_SUBMIT_MAX_TRIES = 1
+    settings.MTN_CALLBACK_URL = ""
+    # Merchant deliveries go to `responses` too; never ask real DNS about example.com.
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    settings.MTN_STATUS_POLL_AFTER_SECONDS = 60
+    return mtn_http
+
+
+def queued(tenant: Any, *, kind: str = "payment", amount: str = "1000", currency: str = "UGX"):
+    model = Payment if kind == "payment" else Payout
+    return services.transfer_create(
+        model=model,
+        tenant=tenant,
+        actor=Actor.system(),
+        amount=Decimal(amount),
+        currency=currency,
+        party="256772123456",
+        description="Order 42",
+    )
+
+
+def submitted(tenant: Any, *, kind: str = "payment", **kwargs: Any) -> MoneyTransfer:
+    transfer = queued(tenant, kind=kind, **kwargs)
+    type(transfer).objects.filter(pk=transfer.pk).update(
+        submission=Submission.SUBMITTED,
+        submitted_at=timezone.now(),
+        next_attempt_at=timezone.now() - timedelta(seconds=1),
+    )
+    return type(transfer).objects.select_related("tenant").get(pk=transfer.pk)
+
+
+def status_url(transfer: MoneyTransfer) -> str:
+    base = REQUESTTOPAY if transfer.kind == "payment" else TRANSFER
+    return f"{base}/{transfer.mtn_reference_id}"
+
+
+def mtn_status_body(transfer: MoneyTransfer, status: str, **overrides: Any) -> dict[str, Any]:
+    party_key = "payer" if transfer.kind == "payment" else "payee"
+    body: dict[str, Any] = {
+        "amount": format(transfer.amount.normalize(), "f"),
+        "currency": transfer.currency,
+        "externalId": str(transfer.pk),
+        party_key: {"partyIdType": "MSISDN", "partyId": transfer.party},
+        "payerMessage": "Order 42",
+        "payeeNote": "Order 42",
+        "status": status,
+    }
+    if status == "SUCCESSFUL":
+        body["financialTransactionId"] = "987654321"
+    body.update(overrides)
+    return body
+
+
+def submits(mock: responses.RequestsMock) -> list:
+    return [
+        c
+        for c in mock.calls
+        if c.request.method == "POST" and c.request.url in (REQUESTTOPAY, TRANSFER)
+    ]
+
+
+def status_reads(mock: responses.RequestsMock) -> list:
+    return [c for c in mock.calls if c.request.method == "GET"]
