@@ -10,7 +10,8 @@ The contract's rules, in order of a request's life:
    re-claimed: the object its request created is answered (201, current state), or the
    request runs afresh if it created nothing.
 3. A new key: the request is validated first (a 400 stores nothing), then claimed with a
-   unique row; losing that race means another request holds the key (409 or replay).
+   unique row inserted in the same transaction as the object it creates; losing that race
+   rolls the transaction back, and the request is answered from the winner's row.
 
 This runs inside the create views rather than as a Django middleware because it must
 come after DRF's authentication, rate limiting and validation: the contract says requests
@@ -33,6 +34,7 @@ from rest_framework.response import Response
 
 from gateway.errors import GatewayError, ValidationFailed, error_body
 from gateway.models import IdempotencyKey
+from gateway.sql import ModelColumns, fetch_rows
 
 P = TypeVar("P")
 
@@ -87,19 +89,67 @@ class Executed:
     body: dict[str, Any]
 
 
-def idempotency_link(claim: IdempotencyKey | None, *, resource_type: str, resource_id: Any) -> None:
-    """Record on the claimed key which object its request created.
+class IdempotencyKeyTaken(Exception):
+    """Another request claimed this key between our look-up and our insert."""
+
+
+@dataclass
+class NewClaim:
+    """A key not claimed yet: its row is inserted with the object its request creates.
+
+    Inserting the key in the same transaction as the object (rather than claiming it
+    first in a transaction of its own) saves a round of statements and a commit on every
+    create, and keeps the guarantee: the unique (tenant, key) row decides which of two
+    racing requests creates anything, and the loser's whole transaction rolls back.
+    """
+
+    tenant: Any
+    key: str
+    fingerprint: str
+    expired_row_pk: int | None = None
+    row: IdempotencyKey | None = None
+
+    @property
+    def resource_id(self) -> Any:
+        return self.row.resource_id if self.row else None
+
+
+Claim = NewClaim | IdempotencyKey
+
+
+def idempotency_link(claim: Claim | None, *, resource_type: str, resource_id: Any) -> None:
+    """Record the claimed key with the object its request creates.
 
     Call it inside the transaction that creates the object, so that a crash after that
-    point leaves a key that leads a retry to the object instead of creating another.
+    point leaves a key that leads a retry to the object instead of creating another. For a
+    new key this inserts its row and raises ``IdempotencyKeyTaken`` if another request won
+    the race (the caller's transaction then rolls back and nothing is created).
     """
     if claim is None:
         return
-    IdempotencyKey.objects.filter(pk=claim.pk).update(
-        resource_type=resource_type, resource_id=resource_id
-    )
-    claim.resource_type = resource_type
-    claim.resource_id = resource_id
+    if isinstance(claim, IdempotencyKey):
+        IdempotencyKey.objects.filter(pk=claim.pk).update(
+            resource_type=resource_type, resource_id=resource_id
+        )
+        claim.resource_type = resource_type
+        claim.resource_id = resource_id
+        return
+    now = timezone.now()
+    if claim.expired_row_pk is not None:
+        # An expired key is treated as new; its row goes in the same transaction.
+        IdempotencyKey.objects.filter(pk=claim.expired_row_pk, expires_at__lte=now).delete()
+    try:
+        claim.row = IdempotencyKey.objects.create(
+            tenant=claim.tenant,
+            key=claim.key,
+            fingerprint=claim.fingerprint,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            locked_at=now,
+            expires_at=now + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS),
+        )
+    except IntegrityError as exc:
+        raise IdempotencyKeyTaken() from exc
 
 
 def run_idempotent(
@@ -108,7 +158,7 @@ def run_idempotent(
     key: str,
     fingerprint: str,
     prepare: Callable[[], P],
-    execute: Callable[[P, IdempotencyKey], Executed],
+    execute: Callable[[P, Claim], Executed],
     recover: Callable[[IdempotencyKey], Executed | None],
 ) -> Response:
     """Run ``execute`` at most once for this tenant's key and answer as the contract says.
@@ -120,12 +170,11 @@ def run_idempotent(
     prepared: Any = _UNSET
     for _ in range(3):
         row = _find(tenant, key)
-        if row is None:
+        claim: Claim
+        if row is None or row.expires_at <= timezone.now():
             if prepared is _UNSET:
                 prepared = prepare()
-            claim = _try_claim(tenant, key, fingerprint)
-            if claim is None:
-                continue  # another request claimed it a moment ago: answer from its row
+            claim = NewClaim(tenant, key, fingerprint, row.pk if row is not None else None)
         else:
             answer = _answer_existing(row, fingerprint, recover)
             if isinstance(answer, Response):
@@ -137,7 +186,10 @@ def run_idempotent(
                 except Exception:
                     claim.delete()
                     raise
-        return _execute(claim, prepared, execute)
+        try:
+            return _execute(claim, prepared, execute)
+        except IdempotencyKeyTaken:
+            continue  # another request claimed it a moment ago: answer from its row
     raise IdempotencyKeyInUse(headers={"Retry-After": "1"})
 
 
@@ -148,27 +200,17 @@ class _Unset:
 _UNSET = _Unset()
 
 
+_KEYS = ModelColumns(IdempotencyKey, "i")
+
+
 def _find(tenant: Any, key: str) -> IdempotencyKey | None:
-    return IdempotencyKey.objects.filter(
-        tenant=tenant, key=key, expires_at__gt=timezone.now()
-    ).first()
-
-
-def _try_claim(tenant: Any, key: str, fingerprint: str) -> IdempotencyKey | None:
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            # An expired key is treated as new (its row is purged lazily here or by the worker).
-            IdempotencyKey.objects.filter(tenant=tenant, key=key, expires_at__lte=now).delete()
-            return IdempotencyKey.objects.create(
-                tenant=tenant,
-                key=key,
-                fingerprint=fingerprint,
-                locked_at=now,
-                expires_at=now + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS),
-            )
-    except IntegrityError:
-        return None
+    """The tenant's row for ``key``, expired or not (hand-written SQL: every create runs it)."""
+    rows = fetch_rows(
+        f"SELECT {_KEYS.select} FROM {_KEYS.table} "  # noqa: S608 - column names only
+        "WHERE i.tenant_id = %s AND i.key = %s",
+        [_KEYS.param("tenant", tenant.pk), key],
+    )
+    return _KEYS.build(rows[0]) if rows else None
 
 
 def _answer_existing(
@@ -201,11 +243,11 @@ def _answer_existing(
     return row
 
 
-def _execute(
-    claim: IdempotencyKey, prepared: Any, execute: Callable[[Any, IdempotencyKey], Executed]
-) -> Response:
+def _execute(claim: Claim, prepared: Any, execute: Callable[[Any, Claim], Executed]) -> Response:
     try:
         executed = execute(prepared, claim)
+    except IdempotencyKeyTaken:
+        raise
     except GatewayError as exc:
         # A definite answer from the work itself is stored and replayed like any other.
         executed = Executed(exc.http_status, error_body(exc.code, exc.message, exc.fields))
@@ -216,25 +258,48 @@ def _execute(
     return Response(executed.body, status=executed.status)
 
 
-def _complete(claim: IdempotencyKey, executed: Executed) -> None:
-    IdempotencyKey.objects.filter(pk=claim.pk).update(
-        state=IdempotencyKey.State.COMPLETED,
-        response_status=executed.status,
-        response_body=executed.body,
-        locked_at=None,
-    )
+def _complete(claim: Claim, executed: Executed) -> None:
+    done = {
+        "state": IdempotencyKey.State.COMPLETED,
+        "response_status": executed.status,
+        "response_body": executed.body,
+        "locked_at": None,
+    }
+    row = claim if isinstance(claim, IdempotencyKey) else claim.row
+    if row is not None:
+        IdempotencyKey.objects.filter(pk=row.pk).update(**done)
+        return
+    # The work answered before creating anything (so before inserting the key): store it.
+    assert isinstance(claim, NewClaim)  # noqa: S101 - narrowing for the type checker
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            if claim.expired_row_pk is not None:
+                IdempotencyKey.objects.filter(pk=claim.expired_row_pk).delete()
+            IdempotencyKey.objects.create(
+                tenant=claim.tenant,
+                key=claim.key,
+                fingerprint=claim.fingerprint,
+                expires_at=now + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS),
+                **done,
+            )
+    except IntegrityError:
+        return  # another request has the key now; its own answer will be stored
 
 
-def _release(claim: IdempotencyKey) -> None:
+def _release(claim: Claim) -> None:
     """After an unexpected error: let a retry recover at once instead of waiting for the lock."""
     try:
-        if claim.resource_id is None:
+        if isinstance(claim, IdempotencyKey) and claim.resource_id is None:
             IdempotencyKey.objects.filter(pk=claim.pk, resource_id__isnull=True).delete()
-        else:
-            expired_lock = timezone.now() - timedelta(
-                seconds=settings.IDEMPOTENCY_LOCK_TIMEOUT_SECONDS + 1
-            )
-            IdempotencyKey.objects.filter(pk=claim.pk).update(locked_at=expired_lock)
+            return
+        row = claim if isinstance(claim, IdempotencyKey) else claim.row
+        if row is None:
+            return  # nothing was claimed: the transaction that would have claimed rolled back
+        expired_lock = timezone.now() - timedelta(
+            seconds=settings.IDEMPOTENCY_LOCK_TIMEOUT_SECONDS + 1
+        )
+        IdempotencyKey.objects.filter(pk=row.pk).update(locked_at=expired_lock)
     except Exception:  # noqa: BLE001 - the original error matters more; the lock expires anyway
         return
 

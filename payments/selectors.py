@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from gateway.errors import NotFound, ValidationFailed
 from gateway.models import AuditEvent
+from gateway.sql import ModelColumns, fetch_rows
 from payments.models import MoneyTransfer
 from payments.states import Status
 
@@ -26,14 +27,35 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
 
+_COLUMNS: dict[type[MoneyTransfer], ModelColumns] = {}
+
+
+def _columns(model: type[MoneyTransfer]) -> ModelColumns:
+    columns = _COLUMNS.get(model)
+    if columns is None:
+        columns = _COLUMNS[model] = ModelColumns(model, "p")
+    return columns
+
+
 def transfer_get(*, model: type[MoneyTransfer], tenant: Any, transfer_id: Any) -> MoneyTransfer:
+    """The tenant's payment (or payout) by id; ``NotFound`` for anyone else's or none.
+
+    Hand-written SQL (gateway.sql): retrieving a payment is the API's most frequent call.
+    """
     try:
         parsed = uuid.UUID(str(transfer_id))
     except ValueError as exc:
         raise NotFound() from exc
-    transfer = model.objects.filter(tenant=tenant, pk=parsed).first()
-    if transfer is None:
+    columns = _columns(model)
+    rows = fetch_rows(
+        f"SELECT {columns.select} FROM {columns.table} "  # noqa: S608 - column names only
+        "WHERE p.id = %s AND p.tenant_id = %s",
+        [columns.param("id", parsed), columns.param("tenant", tenant.pk)],
+    )
+    if not rows:
         raise NotFound()
+    transfer = columns.build(rows[0])
+    transfer.tenant = tenant
     return transfer
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from gateway.audit import Actor, audit_record
@@ -112,6 +113,8 @@ def transfer_create(
         **{model.party_field: party},
     )
     with transaction.atomic():
+        # The key first: if another request holds it, nothing else is written.
+        idempotency_link(idempotency_claim, resource_type=model.kind, resource_id=transfer.pk)
         transfer.save(force_insert=True)
         audit_record(
             tenant=tenant,
@@ -125,7 +128,6 @@ def transfer_create(
                 "mtn_reference_id": str(transfer.mtn_reference_id),
             },
         )
-        idempotency_link(idempotency_claim, resource_type=model.kind, resource_id=transfer.pk)
     logger.info(
         "%s created: %s %s, %s %s",
         model.kind,
@@ -189,36 +191,39 @@ def _lock(transfer: MoneyTransfer) -> MoneyTransfer:
 
 
 def _record_submitted(transfer: MoneyTransfer, *, already_existed: bool) -> MoneyTransfer:
+    """Mark a queued payment submitted. One conditional UPDATE, no row lock to take first:
+    only a payment still ``queued`` changes, so a concurrent recorder cannot double-count."""
     now = timezone.now()
+    poll_at = now + timedelta(seconds=settings.MTN_STATUS_POLL_AFTER_SECONDS)
+    model = type(transfer)
     with transaction.atomic():
-        locked = _lock(transfer)
-        if locked.submission != Submission.QUEUED:
-            return locked
-        locked.submission = Submission.SUBMITTED
-        locked.submitted_at = now
-        locked.submit_attempts += 1
-        locked.last_error = ""
-        if not is_final(locked.status):
-            locked.next_attempt_at = now + timedelta(seconds=settings.MTN_STATUS_POLL_AFTER_SECONDS)
-        locked.save(
-            update_fields=[
-                "submission",
-                "submitted_at",
-                "submit_attempts",
-                "last_error",
-                "next_attempt_at",
-                "updated_at",
-            ]
+        changed = model.objects.filter(pk=transfer.pk, submission=Submission.QUEUED).update(
+            submission=Submission.SUBMITTED,
+            submitted_at=now,
+            submit_attempts=F("submit_attempts") + 1,
+            last_error="",
+            # A callback may already have made it final (which cleared next_attempt_at).
+            next_attempt_at=Case(When(status=Status.PENDING, then=Value(poll_at)), default=None),
+            updated_at=now,
         )
+        if not changed:
+            return model.objects.select_related("tenant").get(pk=transfer.pk)
         audit_record(
-            tenant=locked.tenant,
-            object_type=locked.kind,
-            object_id=locked.pk,
-            action=f"{locked.kind}.submitted",
+            tenant=transfer.tenant,
+            object_type=transfer.kind,
+            object_id=transfer.pk,
+            action=f"{transfer.kind}.submitted",
             actor=Actor.system(),
-            data={"attempt": locked.submit_attempts, "already_existed": already_existed},
+            data={"attempt": transfer.submit_attempts + 1, "already_existed": already_existed},
         )
-    return locked
+    transfer.submission = Submission.SUBMITTED
+    transfer.submitted_at = now
+    transfer.submit_attempts += 1
+    transfer.last_error = ""
+    transfer.updated_at = now
+    if transfer.status == Status.PENDING:
+        transfer.next_attempt_at = poll_at
+    return transfer
 
 
 def _record_submit_rejected(transfer: MoneyTransfer, exc: MtnError) -> MoneyTransfer:
