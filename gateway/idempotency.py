@@ -20,6 +20,7 @@ rejected there store nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -87,6 +88,14 @@ class Executed:
 
     status: int
     body: dict[str, Any]
+    stored: bool = False  # already stored on the key by ``idempotency_complete``
+
+
+def idempotency_complete(claim: Claim, executed: Executed) -> Executed:
+    """Store the answer on the claimed key now, e.g. inside the transaction that records the
+    outcome it describes. Returns it marked as stored, so that it is not stored twice."""
+    _complete(claim, executed)
+    return dataclasses.replace(executed, stored=True)
 
 
 class IdempotencyKeyTaken(Exception):
@@ -254,7 +263,8 @@ def _execute(claim: Claim, prepared: Any, execute: Callable[[Any, Claim], Execut
     except BaseException:
         _release(claim)
         raise
-    _complete(claim, executed)
+    if not executed.stored:
+        _complete(claim, executed)
     return Response(executed.body, status=executed.status)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,7 +25,8 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from gateway.audit import Actor, audit_record
-from gateway.idempotency import idempotency_link
+from gateway.db import commit_without_waiting_for_disk
+from gateway.idempotency import Claim, Executed, idempotency_complete, idempotency_link
 from gateway.models import IdempotencyKey
 from mtn.client import MtnClient, MtnConfig, SubmitResult, TransactionStatus
 from mtn.errors import MtnError, MtnNotFoundError
@@ -140,6 +142,42 @@ def transfer_create(
     return transfer
 
 
+def transfer_create_and_submit(
+    *,
+    model: type[MoneyTransfer],
+    tenant: Any,
+    actor: Actor,
+    validated: dict[str, Any],
+    idempotency_claim: Claim,
+) -> Executed:
+    """What ``POST /payments`` (or ``/payouts``) does once the request is valid.
+
+    Stores the payment with its idempotency key, submits it to MTN, and answers 201 with the
+    payment. On a submission the answer is stored on the key in the same transaction that
+    records it (one commit for both); otherwise the idempotency layer stores it after.
+    """
+    transfer = transfer_create(
+        model=model,
+        tenant=tenant,
+        actor=actor,
+        amount=validated["amount"],
+        currency=validated["currency"],
+        party=validated[model.party_field],
+        reference=validated.get("reference"),
+        description=validated.get("description"),
+        metadata=validated.get("metadata"),
+        idempotency_claim=idempotency_claim,
+    )
+    stored: list[Executed] = []
+
+    def store_answer(submitted: MoneyTransfer) -> None:
+        answer = Executed(201, transfer_representation(submitted))
+        stored.append(idempotency_complete(idempotency_claim, answer))
+
+    transfer = transfer_submit(transfer=transfer, also_when_submitted=store_answer)
+    return stored[0] if stored else Executed(201, transfer_representation(transfer))
+
+
 # --- submit ---------------------------------------------------------------------------------
 
 
@@ -160,7 +198,11 @@ def _send(client: MtnClient, transfer: MoneyTransfer, *, retry: bool) -> SubmitR
 
 
 def transfer_submit(
-    *, transfer: MoneyTransfer, client: MtnClient | None = None, retry: bool = True
+    *,
+    transfer: MoneyTransfer,
+    client: MtnClient | None = None,
+    retry: bool = True,
+    also_when_submitted: Callable[[MoneyTransfer], None] | None = None,
 ) -> MoneyTransfer:
     """Send a queued payment or payout to MTN under its stored reference; record the outcome.
 
@@ -168,6 +210,8 @@ def transfer_submit(
     permanent rejection makes it ``FAILED`` with MTN's code and message. Retryable errors,
     past the retry budget, leave it ``PENDING`` and due for the worker within 5 seconds.
     Safe to call twice: a payment no longer queued is returned unchanged without a call.
+    ``also_when_submitted`` runs inside the transaction that records a submission (the API
+    stores its idempotent answer there).
     """
     if transfer.submission != Submission.QUEUED or is_final(transfer.status):
         return transfer
@@ -178,7 +222,9 @@ def transfer_submit(
         if exc.retryable:
             return _record_submit_retry(transfer, exc)
         return _record_submit_rejected(transfer, exc)
-    return _record_submitted(transfer, already_existed=result.already_existed)
+    return _record_submitted(
+        transfer, already_existed=result.already_existed, also=also_when_submitted
+    )
 
 
 def _lock(transfer: MoneyTransfer) -> MoneyTransfer:
@@ -190,13 +236,25 @@ def _lock(transfer: MoneyTransfer) -> MoneyTransfer:
     )
 
 
-def _record_submitted(transfer: MoneyTransfer, *, already_existed: bool) -> MoneyTransfer:
+def _record_submitted(
+    transfer: MoneyTransfer,
+    *,
+    already_existed: bool,
+    also: Callable[[MoneyTransfer], None] | None = None,
+) -> MoneyTransfer:
     """Mark a queued payment submitted. One conditional UPDATE, no row lock to take first:
-    only a payment still ``queued`` changes, so a concurrent recorder cannot double-count."""
+    only a payment still ``queued`` changes, so a concurrent recorder cannot double-count.
+
+    This commit need not wait for the disk: if a crash loses it, the payment is still
+    ``queued`` and the worker submits it again under the same reference, which MTN answers
+    with 409 (already submitted), and the request's idempotency key is recovered after its
+    lock expires. Nothing is lost or sent twice, and every create saves a disk flush.
+    """
     now = timezone.now()
     poll_at = now + timedelta(seconds=settings.MTN_STATUS_POLL_AFTER_SECONDS)
     model = type(transfer)
     with transaction.atomic():
+        commit_without_waiting_for_disk()
         changed = model.objects.filter(pk=transfer.pk, submission=Submission.QUEUED).update(
             submission=Submission.SUBMITTED,
             submitted_at=now,
@@ -216,13 +274,15 @@ def _record_submitted(transfer: MoneyTransfer, *, already_existed: bool) -> Mone
             actor=Actor.system(),
             data={"attempt": transfer.submit_attempts + 1, "already_existed": already_existed},
         )
-    transfer.submission = Submission.SUBMITTED
-    transfer.submitted_at = now
-    transfer.submit_attempts += 1
-    transfer.last_error = ""
-    transfer.updated_at = now
-    if transfer.status == Status.PENDING:
-        transfer.next_attempt_at = poll_at
+        transfer.submission = Submission.SUBMITTED
+        transfer.submitted_at = now
+        transfer.submit_attempts += 1
+        transfer.last_error = ""
+        transfer.updated_at = now
+        if transfer.status == Status.PENDING:
+            transfer.next_attempt_at = poll_at
+        if also is not None:
+            also(transfer)
     return transfer
 
 

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gateway.idempotency import (
+    Claim,
     Executed,
     read_idempotency_key,
     request_fingerprint,
@@ -63,21 +64,14 @@ class TransferCollectionView(TransferViewMixin, APIView):
             serializer.is_valid(raise_exception=True)
             return serializer.validated_data
 
-        def execute(validated: dict[str, Any], claim: IdempotencyKey) -> Executed:
-            transfer = services.transfer_create(
+        def execute(validated: dict[str, Any], claim: Claim) -> Executed:
+            return services.transfer_create_and_submit(
                 model=self.model,
                 tenant=tenant,
                 actor=request.user.actor,
-                amount=validated["amount"],
-                currency=validated["currency"],
-                party=validated[self.model.party_field],
-                reference=validated.get("reference"),
-                description=validated.get("description"),
-                metadata=validated.get("metadata"),
+                validated=validated,
                 idempotency_claim=claim,
             )
-            transfer = services.transfer_submit(transfer=transfer)
-            return Executed(201, transfer_representation(transfer))
 
         def recover(claim: IdempotencyKey) -> Executed | None:
             transfer = self.model.objects.filter(tenant=tenant, pk=claim.resource_id).first()
