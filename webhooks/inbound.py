@@ -99,6 +99,7 @@ def callback_receive(
     if door == MtnCallback.Door.SIGNED and isinstance(body, dict):
         transfer = transfer_by_external_id(body.get("externalId"))
     reported = parse_transaction_status(body) if isinstance(body, dict) else None
+    settled = _settled_without_work(transfer, reported)
     callback = MtnCallback.objects.create(
         door=door,
         method=method,
@@ -110,8 +111,35 @@ def callback_receive(
         object_id=transfer.pk if transfer else None,
         tenant=transfer.tenant if transfer else None,
         reported_status=(reported.raw_status or "")[:32] if reported else "",
+        # Repeats and strays (most callbacks MTN retries) are stored with their outcome in one
+        # write; the rest are stored first, then confirmed and applied.
+        outcome=settled[0] if settled else Outcome.RECEIVED,
+        outcome_detail=settled[1] if settled else "",
+        processed_at=timezone.now() if settled else None,
     )
+    if settled:
+        metrics.callback_processed(door=callback.door, outcome=callback.outcome)
+        return callback
     return callback_process(callback=callback, transfer=transfer, reported=reported)
+
+
+def _settled_without_work(
+    transfer: MoneyTransfer | None, reported: TransactionStatus | None
+) -> tuple[str, str] | None:
+    """The outcome of a callback that needs neither MTN nor a write to the payment, if so."""
+    if transfer is None:
+        return Outcome.UNMATCHED, "No payment or payout has this externalId."
+    if reported is None:
+        return Outcome.NOT_FINAL, "The body is not a JSON object."
+    if is_final(transfer.status):
+        same = reported.status == transfer.status
+        return (
+            Outcome.DUPLICATE if same else Outcome.FINAL_ALREADY,
+            f"The {transfer.kind} is already {transfer.status}.",
+        )
+    if not reported.is_final and not transfer_mismatch(transfer, reported):
+        return Outcome.NOT_FINAL, f"MTN reported {reported.raw_status!r}."
+    return None
 
 
 def callback_process(
@@ -121,20 +149,15 @@ def callback_process(
     reported: TransactionStatus | None,
     quick: bool = True,
 ) -> MtnCallback:
-    """Decide and record what a stored callback does. Safe to run again (the worker does)."""
-    if transfer is None:
-        return _finish(callback, Outcome.UNMATCHED, "No payment or payout has this externalId.")
-    if reported is None:
-        return _finish(callback, Outcome.NOT_FINAL, "The body is not a JSON object.")
-    if is_final(transfer.status):
-        transfer.refresh_from_db(fields=["status"])
-    if is_final(transfer.status):
-        same = reported.status == transfer.status
-        return _finish(
-            callback,
-            Outcome.DUPLICATE if same else Outcome.FINAL_ALREADY,
-            f"The {transfer.kind} is already {transfer.status}.",
-        )
+    """Decide and record what a stored callback does. Safe to run again (the worker does).
+
+    ``transfer`` must be freshly read: its status decides whether there is anything to do.
+    """
+    settled = _settled_without_work(transfer, reported)
+    if settled:
+        return _finish(callback, *settled)
+    assert transfer is not None  # noqa: S101 - _settled_without_work settles a missing one
+    assert reported is not None  # noqa: S101 - likewise
     problems = transfer_mismatch(transfer, reported)
     if problems:
         transfer_flag_for_review(transfer=transfer, problems=problems, source="callback")
