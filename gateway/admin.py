@@ -26,12 +26,14 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from gateway.admin_login import throttled
 from gateway.audit import Actor
 from gateway.models import AuditEvent, IdempotencyKey
 
 admin.site.site_header = "momo-gateway support"
 admin.site.site_title = "momo-gateway support"
 admin.site.index_title = "Payments, webhooks, tenants and the audit trail"
+admin.site.login = throttled(admin.site.login)  # type: ignore[method-assign]
 
 # Where an audit event's or a delivery's ``object_type`` is administered.
 OBJECT_ADMIN_URL_NAMES = {
