@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
@@ -44,3 +47,14 @@ CREATE_ERRORS = {
     413: error("`payload_too_large`."),
     422: error("`idempotency_key_reused`: the key was used with a different body."),
 }
+
+
+class RequiredBodySchema(AutoSchema):
+    """For views whose body is documented as a raw schema yet is required (the MTN callback
+    doors: an empty body is not JSON, so 400 ``malformed_json``)."""
+
+    def _get_request_body(self, direction: str = "request") -> dict[str, Any] | None:
+        body = super()._get_request_body(direction)
+        if body is not None:
+            body["required"] = True
+        return body

@@ -289,10 +289,12 @@ def _record_submitted(
 def _record_submit_rejected(transfer: MoneyTransfer, exc: MtnError) -> MoneyTransfer:
     with transaction.atomic():
         locked = _lock(transfer)
-        if locked.submission != Submission.QUEUED or is_final(locked.status):
-            # Already final: an earlier try landed and MTN's callback settled it while this
-            # one was in flight. MTN's word on the transaction stands; nothing to record.
+        if locked.submission != Submission.QUEUED:
             return locked
+        if is_final(locked.status):
+            # An earlier try landed and MTN's (confirmed) word settled it while this one was
+            # in flight: MTN has the transaction, whatever this late answer says.
+            return _mark_submitted_after_settlement(locked)
         locked.submission = Submission.REJECTED
         locked.submit_attempts += 1
         locked.last_error = _describe(exc)
@@ -307,14 +309,28 @@ def _record_submit_rejected(transfer: MoneyTransfer, exc: MtnError) -> MoneyTran
         ).transfer
 
 
+def _mark_submitted_after_settlement(locked: MoneyTransfer) -> MoneyTransfer:
+    """A payment MTN settled while our submission's answer was lost or late was submitted."""
+    now = timezone.now()
+    locked.submission = Submission.SUBMITTED
+    locked.submitted_at = locked.submitted_at or now
+    locked.submit_attempts += 1
+    locked.last_error = ""
+    locked.save(
+        update_fields=["submission", "submitted_at", "submit_attempts", "last_error", "updated_at"]
+    )
+    return locked
+
+
 def _record_submit_retry(transfer: MoneyTransfer, exc: MtnError) -> MoneyTransfer:
     now = timezone.now()
     with transaction.atomic():
         locked = _lock(transfer)
-        if locked.submission != Submission.QUEUED or is_final(locked.status):
-            # Settled meanwhile (see above): scheduling a retry would leave the worker
-            # claiming a final row for ever.
+        if locked.submission != Submission.QUEUED:
             return locked
+        if is_final(locked.status):
+            # Settled meanwhile (see above): no retry to schedule, and MTN has it.
+            return _mark_submitted_after_settlement(locked)
         locked.submit_attempts += 1
         delay = backoff_delay(locked.submit_attempts, now - locked.created_at)
         if exc.retry_after:

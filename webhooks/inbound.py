@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -37,6 +38,9 @@ from webhooks.models import MtnCallback
 logger = logging.getLogger(__name__)
 
 Outcome = MtnCallback.Outcome
+
+# How long a stored callback is left to the request that stores it before the worker takes it.
+UNPROCESSED_GRACE = timedelta(seconds=60)
 
 # Headers worth keeping for support; never the whole environment.
 _KEPT_HEADERS = (
@@ -116,6 +120,8 @@ def callback_receive(
         outcome=settled[0] if settled else Outcome.RECEIVED,
         outcome_detail=settled[1] if settled else "",
         processed_at=timezone.now() if settled else None,
+        # Due for the worker if this process dies before processing it; processing clears it.
+        next_attempt_at=None if settled else timezone.now() + UNPROCESSED_GRACE,
     )
     if settled:
         metrics.callback_processed(door=callback.door, outcome=callback.outcome)

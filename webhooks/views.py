@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gateway.errors import GatewayError, NotFound
-from gateway.openapi import error
+from gateway.openapi import RequiredBodySchema, error
 from gateway.parsers import read_limited
 from payments.representation import iso
 from webhooks.inbound import callback_receive, transfer_by_token
@@ -30,15 +30,17 @@ class InvalidSignature(GatewayError):
 _OK = inline_serializer("CallbackAccepted", {"status": serializers.CharField()})
 _CALLBACK_BODY = {
     "application/json": {
-        "type": "object",
-        "description": "MTN's status JSON: externalId, amount, currency, payer or payee, "
-        "financialTransactionId, status, reason (a string or {code, message}).",
-        "additionalProperties": True,
+        # No "type": any JSON is stored and answered 200; only an object can change anything.
+        "description": "MTN's status JSON object: externalId, amount, currency, payer or "
+        "payee, financialTransactionId, status, reason (a string or {code, message}). Any "
+        "other JSON is stored and changes nothing; a body that is not JSON is 400.",
     }
 }
+_TOO_LARGE = error("`payload_too_large`: the body is over 64 KB.")
 
 
 class _CallbackView(APIView):
+    schema = RequiredBodySchema()  # documentation only: the body is required
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [CallbackRateThrottle]
@@ -62,6 +64,7 @@ class MtnSignedCallbackView(_CallbackView):
             200: _OK,
             400: error("`malformed_json`."),
             401: error("`invalid_signature`."),
+            413: _TOO_LARGE,
             429: error("`rate_limited`."),
         },
         auth=[],
@@ -92,6 +95,7 @@ class MtnSignedCallbackView(_CallbackView):
             200: _OK,
             400: error("`malformed_json`."),
             401: error("`invalid_signature`."),
+            413: _TOO_LARGE,
             429: error("`rate_limited`."),
         },
         auth=[],
@@ -110,6 +114,7 @@ class MtnTokenCallbackView(_CallbackView):
             200: _OK,
             400: error("`malformed_json`."),
             404: error("`not_found`: unknown token."),
+            413: _TOO_LARGE,
             429: error("`rate_limited`."),
         },
         auth=[],
@@ -138,6 +143,7 @@ class MtnTokenCallbackView(_CallbackView):
             200: _OK,
             400: error("`malformed_json`."),
             404: error("`not_found`: unknown token."),
+            413: _TOO_LARGE,
             429: error("`rate_limited`."),
         },
         auth=[],

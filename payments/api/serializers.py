@@ -15,7 +15,13 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from payments.money import CURRENCY_DECIMALS, MoneyError, parse_amount, parse_currency
+from payments.money import (
+    CURRENCY_DECIMALS,
+    SUPPORTED_CURRENCIES,
+    MoneyError,
+    parse_amount,
+    parse_currency,
+)
 from payments.states import Status
 
 _MSISDN_RE = re.compile(r"\+?([0-9]{9,15})", re.ASCII)
@@ -27,9 +33,15 @@ METADATA_MAX_BYTES = 4096
     {
         "oneOf": [
             {"type": "number", "minimum": 0, "exclusiveMinimum": True},
-            {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"},
+            {
+                # Digits, an optional fraction, greater than zero (parse_amount's rules).
+                "type": "string",
+                "pattern": r"^(0*[1-9][0-9]*(\.[0-9]+)?|0+\.[0-9]*[1-9][0-9]*)$",
+                "maxLength": 30,
+            },
         ],
-        "description": "A JSON number or a decimal string; no more decimals than the currency has.",
+        "description": "A JSON number or a decimal string, greater than zero, at most "
+        "PAYMENT_MAX_AMOUNT; no more decimals than the currency has; no exponent.",
         "example": 1000,
     }
 )
@@ -50,6 +62,18 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "enum": list(SUPPORTED_CURRENCIES),
+        "description": "ISO 4217 code of a supported currency (MTN takes only its market's).",
+        "example": "EUR",
+    }
+)
+class CurrencyField(serializers.CharField):
+    """A CharField (checked by ``validate_currency``) documented with the currencies it takes."""
 
 
 @extend_schema_field({"type": "string", "pattern": r"^\+?[0-9]{9,15}$", "example": "256700000000"})
@@ -116,9 +140,7 @@ class MetadataField(serializers.Field):
 
 class TransferCreateSerializer(serializers.Serializer):
     amount = AmountField()
-    currency = serializers.CharField(
-        help_text="ISO 4217 code of a supported currency, e.g. UGX, ZMW, GHS, EUR."
-    )
+    currency = CurrencyField()
     reference = StrictCharField(
         required=False, allow_null=True, max_length=64, help_text="Your reference."
     )

@@ -37,10 +37,14 @@ from payments.states import Status
 
 LIST_PARAMETERS = [
     OpenApiParameter("status", OpenApiTypes.STR, enum=Status.values),
-    OpenApiParameter("reference", OpenApiTypes.STR),
+    OpenApiParameter("reference", {"type": "string", "maxLength": 64}),
     OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="Inclusive; ISO 8601."),
     OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="Exclusive; ISO 8601."),
-    OpenApiParameter("limit", OpenApiTypes.INT, description="1 to 200; default 50."),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": 200},
+        description="1 to 200; default 50.",
+    ),
     OpenApiParameter("cursor", OpenApiTypes.STR, description="The `next` link's cursor."),
     REQUEST_ID,
 ]

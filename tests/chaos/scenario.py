@@ -1,0 +1,475 @@
+"""A chaos run: many merchants' creates at once, faults, settling, and what must hold after.
+
+The clients behave like a careful merchant: one ``Idempotency-Key`` per order, and the same
+key and body again after a connection error, a 409 (the first request still runs) or a
+429, until the gateway answers 201.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from standardwebhooks import Webhook
+
+from tests.chaos.stack import ChaosStack
+
+SANDBOX_NUMBERS = (
+    "46733123450",  # FAILED, INTERNAL_PROCESSING_ERROR
+    "46733123451",  # FAILED, APPROVAL_REJECTED
+    "46733123452",  # FAILED, EXPIRED
+    "46733123454",  # PENDING, then SUCCESSFUL after --delay-seconds
+)
+FINAL = ("SUCCESSFUL", "FAILED")
+EVENT_NAMES = {"SUCCESSFUL": "succeeded", "FAILED": "failed"}
+
+
+@dataclass(frozen=True)
+class Order:
+    index: int
+    kind: str  # "payment" or "payout"
+    party: str
+    amount: str
+    key: str
+
+    @property
+    def url_path(self) -> str:
+        return "/api/v1/payments" if self.kind == "payment" else "/api/v1/payouts"
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "amount": self.amount,
+            "currency": "EUR",
+            "payer" if self.kind == "payment" else "payee": self.party,
+            "reference": f"order-{self.index}",
+            "description": f"Chaos order {self.index}",
+            "metadata": {"order": self.index},
+        }
+
+
+def make_orders(count: int, seed: int, run: str) -> list[Order]:
+    rng = random.Random(seed)  # noqa: S311 - test data, not security
+    orders = []
+    for index in range(count):
+        kind = "payment" if rng.random() < 0.65 else "payout"
+        party = (
+            rng.choice(SANDBOX_NUMBERS)
+            if rng.random() < 0.3
+            else f"25677{rng.randrange(10**6, 10**7)}"
+        )
+        amount = f"{rng.randrange(1, 5000)}.{rng.randrange(100):02d}"
+        orders.append(Order(index, kind, party, amount, f"chaos-{run}-{index}"))
+    return orders
+
+
+@dataclass
+class Outcome:
+    order: Order
+    transfer_id: str | None = None
+    statuses: Counter = field(default_factory=Counter)
+    connection_errors: int = 0
+    problems: list[str] = field(default_factory=list)
+    replayed: bool = False
+
+
+class Merchants:
+    """``concurrency`` client threads creating ``orders``, each retried until it gets a 201."""
+
+    def __init__(self, stack: ChaosStack, orders: list[Order], concurrency: int) -> None:
+        self.stack = stack
+        self.orders = orders
+        self.concurrency = concurrency
+        self.done = 0
+        self.lock = threading.Lock()
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            session.headers.update(
+                {"X-API-Key": self.stack.api_key, "X-Tenant-ID": self.stack.tenant}
+            )
+        return session
+
+    def _post(self, order: Order) -> requests.Response:
+        return self._session().post(
+            self.stack.base_url + order.url_path,
+            data=json.dumps(order.body()),
+            headers={"Idempotency-Key": order.key, "Content-Type": "application/json"},
+            timeout=30,
+        )
+
+    def create(self, order: Order, deadline: float) -> Outcome:
+        outcome = Outcome(order)
+        pause = 0.1
+        while time.monotonic() < deadline:
+            try:
+                response = self._post(order)
+            except requests.RequestException:
+                outcome.connection_errors += 1
+                # The server may be down: drop pooled connections, wait a little, same key.
+                self._session().close()
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+                continue
+            outcome.statuses[response.status_code] += 1
+            if response.status_code == 201:
+                outcome.transfer_id = response.json()["id"]
+                break
+            if response.status_code in (409, 429):
+                time.sleep(min(float(response.headers.get("Retry-After") or 1), 2.0))
+                continue
+            # Anything else is a bug: client input here is always valid. Keep retrying with
+            # the same key (as a merchant would), so the run still settles, but report it.
+            outcome.problems.append(f"HTTP {response.status_code}: {response.text[:300]}")
+            time.sleep(0.5)
+        else:
+            outcome.problems.append("no 201 before the deadline")
+        if outcome.transfer_id and order.index % 10 == 0:
+            outcome.replayed = True
+            self._check_replay(order, outcome)
+        with self.lock:
+            self.done += 1
+        return outcome
+
+    def _check_replay(self, order: Order, outcome: Outcome) -> None:
+        for _ in range(20):
+            try:
+                again = self._post(order)
+            except requests.RequestException:
+                time.sleep(0.5)
+                continue
+            if (
+                again.status_code != 201
+                or again.json().get("id") != outcome.transfer_id
+                or again.headers.get("Idempotent-Replayed") != "true"
+            ):
+                outcome.problems.append(
+                    f"replay: HTTP {again.status_code} {again.headers.get('Idempotent-Replayed')} "
+                    f"{again.text[:200]}"
+                )
+            return
+        outcome.problems.append("replay: no answer")
+
+    def run(self, seconds: float = 150.0) -> list[Outcome]:
+        deadline = time.monotonic() + seconds
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="merchant") as pool:
+            return list(pool.map(lambda order: self.create(order, deadline), self.orders))
+
+
+class Controller(threading.Thread):
+    """Runs ``actions`` (progress threshold → callable) as the merchants' progress passes them."""
+
+    def __init__(self, merchants: Merchants, actions: list[tuple[int, Callable[[], Any]]]) -> None:
+        super().__init__(daemon=True, name="chaos-controller")
+        self.merchants = merchants
+        self.actions = sorted(actions, key=lambda item: item[0])
+        self.log: list[str] = []
+        self.errors: list[BaseException] = []
+        self.finished = threading.Event()
+
+    def run(self) -> None:
+        try:
+            for threshold, action in self.actions:
+                while self.merchants.done < threshold and not self.finished.is_set():
+                    time.sleep(0.02)
+                if self.finished.is_set():
+                    self.log.append(f"skipped at {self.merchants.done}: {action.__name__}")
+                    continue
+                started, done = time.monotonic(), self.merchants.done
+                result = action()
+                self.log.append(
+                    f"at {done} done: {action.__name__} -> {result} "
+                    f"({time.monotonic() - started:.1f}s, {self.merchants.done} done by then)"
+                )
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.errors.append(exc)
+
+
+# --- reading the outcome --------------------------------------------------------------------
+
+TRANSFERS_SQL = """
+    SELECT 'payment' AS kind, id::text, status, submission, mtn_reference_id::text AS ref,
+           failure_code, next_attempt_at, needs_review FROM payments_payment
+    UNION ALL
+    SELECT 'payout', id::text, status, submission, mtn_reference_id::text,
+           failure_code, next_attempt_at, needs_review FROM payments_payout
+"""
+DELIVERIES_SQL = """
+    SELECT event_id, object_type, object_id::text, event_type, state, attempt_count,
+           next_attempt_at FROM webhooks_merchantdelivery
+"""
+
+
+@dataclass
+class Snapshot:
+    transfers: list[dict[str, Any]]
+    deliveries: list[dict[str, Any]]
+    callbacks: Counter
+    callbacks_due: int
+    acknowledged: set[str]
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for t in self.transfers if t["status"] not in FINAL)
+
+    @property
+    def due(self) -> int:
+        return (
+            sum(1 for t in self.transfers if t["next_attempt_at"] is not None)
+            + sum(1 for d in self.deliveries if d["next_attempt_at"] is not None)
+            + self.callbacks_due
+        )
+
+    @property
+    def undelivered(self) -> int:
+        return sum(
+            1
+            for d in self.deliveries
+            if d["state"] != "succeeded" or d["event_id"] not in self.acknowledged
+        )
+
+    @property
+    def settled(self) -> bool:
+        return self.pending == 0 and self.due == 0 and self.undelivered == 0
+
+    def describe(self) -> str:
+        return (
+            f"{self.pending} pending, {self.due} rows with work due, "
+            f"{self.undelivered} deliveries not acknowledged"
+        )
+
+
+def snapshot(stack: ChaosStack) -> Snapshot:
+    callbacks = stack.db.rows(
+        "SELECT outcome, count(*) AS n, count(next_attempt_at) AS due "
+        "FROM webhooks_mtncallback GROUP BY outcome"
+    )
+    return Snapshot(
+        transfers=stack.db.rows(TRANSFERS_SQL),
+        deliveries=stack.db.rows(DELIVERIES_SQL),
+        callbacks=Counter({row["outcome"]: row["n"] for row in callbacks}),
+        callbacks_due=sum(row["due"] for row in callbacks),
+        acknowledged=stack.receiver.acknowledged_ids(),
+    )
+
+
+def settle(stack: ChaosStack, seconds: float) -> tuple[Snapshot, float]:
+    """Faults off, then wait (bounded) until every payment is final and no work is due."""
+    stack.faults_off()
+    started = time.monotonic()
+    while True:
+        state = snapshot(stack)
+        if state.settled or time.monotonic() - started > seconds:
+            return state, time.monotonic() - started
+        time.sleep(0.5)
+
+
+def overdue_rows(stack: ChaosStack, older_than_seconds: float) -> list[dict[str, Any]]:
+    """Rows whose work was due more than ``older_than_seconds`` ago and nobody did it."""
+    return stack.db.rows(
+        """
+        SELECT kind, id, next_attempt_at FROM (
+            SELECT 'payment' AS kind, id::text, next_attempt_at FROM payments_payment
+            UNION ALL SELECT 'payout', id::text, next_attempt_at FROM payments_payout
+            UNION ALL SELECT 'callback', id::text, next_attempt_at FROM webhooks_mtncallback
+            UNION ALL SELECT 'delivery', id::text, next_attempt_at FROM webhooks_merchantdelivery
+        ) AS work
+        WHERE next_attempt_at < now() - make_interval(secs => %s)
+        """,
+        (float(older_than_seconds),),
+    )
+
+
+LATENESS_SQL = """
+    SELECT coalesce(extract(epoch FROM now() - min(next_attempt_at)), 0)::float AS late FROM (
+        SELECT next_attempt_at FROM payments_payment
+        UNION ALL SELECT next_attempt_at FROM payments_payout
+        UNION ALL SELECT next_attempt_at FROM webhooks_mtncallback
+        UNION ALL SELECT next_attempt_at FROM webhooks_merchantdelivery
+    ) AS work WHERE next_attempt_at < now()
+"""
+
+
+class LatenessMonitor(threading.Thread):
+    """Samples, once a second, how long the oldest due row has been waiting for a worker."""
+
+    def __init__(self, stack: ChaosStack) -> None:
+        super().__init__(daemon=True, name="chaos-lateness")
+        self.stack = stack
+        self.worst = 0.0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(1.0):
+            self.worst = max(self.worst, self.stack.db.value(LATENESS_SQL))
+
+
+def unprocessed_callbacks(stack: ChaosStack) -> list[dict[str, Any]]:
+    """Callbacks stored but not processed yet, and whether a worker will pick them up.
+
+    A callback whose web process is killed before it is processed stays "received" with a
+    due time (``webhooks.inbound.UNPROCESSED_GRACE`` after receipt), when a worker takes it.
+    One with no due time would be lost for good.
+    """
+    return stack.db.rows(
+        "SELECT id::text, next_attempt_at IS NOT NULL AS due "
+        "FROM webhooks_mtncallback WHERE outcome = 'received'"
+    )
+
+
+def check_run(stack: ChaosStack, outcomes: list[Outcome], state: Snapshot) -> list[str]:
+    """Everything that must hold after a settled chaos run; returns the violations."""
+    problems: list[str] = []
+
+    def fail(message: str) -> None:
+        if len(problems) < 60:
+            problems.append(message)
+
+    # The merchants: every order got exactly one object, nothing answered 5xx.
+    for outcome in outcomes:
+        for problem in outcome.problems:
+            fail(f"order {outcome.order.index} ({outcome.order.kind}): {problem}")
+    ids = [o.transfer_id for o in outcomes if o.transfer_id]
+    if len(set(ids)) != len(outcomes):
+        fail(f"{len(outcomes)} orders got {len(set(ids))} distinct objects")
+    by_id = {t["id"]: t for t in state.transfers}
+    if set(by_id) != set(ids):
+        fail(
+            f"the database holds {len(by_id)} objects, the merchants got {len(set(ids))}; "
+            f"unknown to merchants: {sorted(set(by_id) - set(ids))[:5]}"
+        )
+    for outcome in outcomes:
+        found = by_id.get(outcome.transfer_id or "")
+        if found is not None and found["kind"] != outcome.order.kind:
+            fail(f"order {outcome.order.index} is a {found['kind']}")
+
+    # MTN: each object reached MTN once, under its one reference, and agrees with MTN.
+    sim = stack.sim_transactions()
+    if len(sim) != len(state.transfers):
+        fail(f"MTN holds {len(sim)} transactions for {len(state.transfers)} objects")
+    external_ids = Counter(tx["external_id"] for tx in sim.values())
+    for external_id, count in external_ids.items():
+        if count > 1:
+            fail(f"{external_id} reached MTN under {count} references")
+    for transfer in state.transfers:
+        tx = sim.get(transfer["ref"])
+        label = f"{transfer['kind']} {transfer['id']}"
+        if tx is None:
+            fail(f"{label} ({transfer['submission']}) never reached MTN")
+            continue
+        product = "collection" if transfer["kind"] == "payment" else "disbursement"
+        if tx["post_count"] != 1 or tx["product"] != product:
+            fail(f"{label}: post_count {tx['post_count']}, product {tx['product']}")
+        if tx["external_id"] != transfer["id"]:
+            fail(f"{label}: MTN's externalId is {tx['external_id']}")
+        if transfer["status"] != tx["status"]:
+            fail(f"{label} is {transfer['status']}, MTN says {tx['status']}")
+        if transfer["status"] == "FAILED" and transfer["failure_code"] != tx["reason"]:
+            fail(f"{label} failed with {transfer['failure_code']!r}, MTN: {tx['reason']!r}")
+        if transfer["submission"] == "rejected":
+            fail(f"{label}: MTN holds it, yet its submission is recorded as rejected")
+        if transfer["needs_review"]:
+            fail(f"{label} was flagged for review")
+
+    # Merchant webhooks: one event per final state, delivered, signed, acknowledged.
+    deliveries = Counter((d["object_type"], d["object_id"]) for d in state.deliveries)
+    for transfer in state.transfers:
+        count = deliveries[(transfer["kind"], transfer["id"])]
+        if count != 1:
+            fail(f"{transfer['kind']} {transfer['id']} has {count} merchant deliveries")
+    received = stack.receiver.received
+    received_ids = {r.event_id for r in received}
+    wh = Webhook(stack.webhook_secret)
+    for delivery in state.deliveries:
+        transfer = by_id.get(delivery["object_id"])
+        expected_type = (
+            f"{transfer['kind']}.{EVENT_NAMES.get(transfer['status'], '?')}" if transfer else "?"
+        )
+        if delivery["event_type"] != expected_type:
+            fail(
+                f"delivery {delivery['event_id']} is {delivery['event_type']}, not {expected_type}"
+            )
+        if delivery["state"] != "succeeded":
+            fail(f"delivery {delivery['event_id']}: {delivery['state']}")
+        if delivery["event_id"] not in received_ids:
+            fail(f"the merchant never received {delivery['event_id']}")
+        if stack.receiver.fails_first(delivery["event_id"]) and delivery["attempt_count"] < 2:
+            fail(f"{delivery['event_id']} was refused once, yet recorded as one attempt")
+    known = {d["event_id"]: d for d in state.deliveries}
+    for item in received:
+        try:
+            payload = wh.verify(item.body, item.headers)
+        except Exception as exc:  # noqa: BLE001 - any verification error is a finding
+            fail(f"event {item.event_id} attempt {item.attempt} does not verify: {exc!r}")
+            continue
+        delivery = known.get(item.event_id)
+        if delivery is None or payload.get("id") != item.event_id:
+            fail(f"the merchant received an unknown event {item.event_id}")
+            continue
+        data = payload.get("data") or {}
+        if data.get("id") != delivery["object_id"] or data.get("status") not in FINAL:
+            fail(f"event {item.event_id} carries {data.get('id')} {data.get('status')}")
+
+    # Nothing left behind.
+    for outcome_name in ("deferred", "mismatch"):
+        if state.callbacks.get(outcome_name):
+            fail(f"{state.callbacks[outcome_name]} MTN callbacks ended {outcome_name!r}")
+    for callback in unprocessed_callbacks(stack):
+        if not callback["due"]:
+            fail(f"MTN callback {callback['id']} was stored and will never be processed")
+    for transfer in state.transfers:
+        if transfer["status"] in FINAL and transfer["submission"] == "queued":
+            fail(f"{transfer['kind']} {transfer['id']} is final yet still queued for MTN")
+    for row in overdue_rows(stack, older_than_seconds=5):
+        fail(f"{row['kind']} {row['id']} was due at {row['next_attempt_at']} and is stuck")
+    for process in stack.processes():
+        text = process.log.read_text(errors="replace")
+        if process.name != "simulator" and ("Traceback" in text or "unhandled error" in text):
+            fail(f"{process.name} logged an error:\n{_first_traceback(text)}")
+    return problems
+
+
+def _first_traceback(text: str) -> str:
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if "Traceback" in line or "unhandled error" in line:
+            return "\n".join(lines[max(0, index - 3) : index + 30])
+    return ""
+
+
+def summary(
+    stack: ChaosStack, outcomes: list[Outcome], state: Snapshot, timings: dict[str, float]
+) -> str:
+    statuses: Counter = Counter()
+    for outcome in outcomes:
+        statuses.update(outcome.statuses)
+    sim = stack.sim_transactions()
+    sim_callbacks = Counter(c["outcome"] for c in stack.sim_callbacks())
+    final = Counter(f"{t['kind']}:{t['status']}" for t in state.transfers)
+    attempts = Counter(d["attempt_count"] for d in state.deliveries)
+    return (
+        f"chaos: {len(outcomes)} orders; "
+        + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in timings.items())
+        + f"\n  final: {dict(sorted(final.items()))}"
+        + f"\n  merchant answers: {dict(sorted(statuses.items()))}, connection errors "
+        f"{sum(o.connection_errors for o in outcomes)}, replays checked "
+        f"{sum(o.replayed for o in outcomes)}"
+        + f"\n  MTN: {len(sim)} transactions, {sum(t['conflict_count'] for t in sim.values())} "
+        f"409 conflicts, {sum(t['status_reads'] for t in sim.values())} status reads; "
+        f"callbacks {dict(sim_callbacks)}"
+        + f"\n  gateway callbacks: {dict(state.callbacks)}"
+        + f"\n  merchant deliveries by attempts: {dict(sorted(attempts.items()))}, "
+        f"received {len(stack.receiver.received)} POSTs"
+        + f"\n  callbacks stored by a killed process, due for a worker: "
+        f"{len(unprocessed_callbacks(stack))}"
+    )

@@ -1,0 +1,127 @@
+"""Chaos: hundreds of concurrent creates while MTN misbehaves and processes die.
+
+A real stack on loopback (see ``stack.py``): gunicorn with 2 workers and two ``run_worker``
+processes on a fresh PostgreSQL database, the MTN simulator injecting faults at random
+(5xx on POST and GET, 429, timeouts past the gateway's read timeout, lost responses; lost,
+duplicate, late and out-of-order callbacks), and a merchant endpoint that refuses the first
+attempt of some webhook events. Then the faults stop and the stack settles; afterwards every
+object must agree with MTN, have reached MTN exactly once, have produced exactly one
+merchant event that the merchant received and could verify, and nothing may be stuck.
+
+Merchant deliveries refused once are retried on the 5-second schedule; the receiver never
+refuses a second attempt, so no delivery reaches the 5-minute schedule and nothing is
+hurried with SQL: everything here happens on the gateway's own schedule.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.chaos.scenario import (
+    Controller,
+    LatenessMonitor,
+    Merchants,
+    check_run,
+    make_orders,
+    settle,
+    summary,
+)
+
+pytestmark = [pytest.mark.chaos, pytest.mark.postgres, pytest.mark.e2e]
+
+ORDERS = 300
+CONCURRENCY = 16
+SETTLE_SECONDS = 120
+# No row may wait longer than this for a worker once it is due (a killed worker's rows are
+# leased, hence not due, until its lease of 60 seconds ends).
+MAX_LATENESS_SECONDS = 20
+
+FAULTS = {
+    "post_error_rate": 0.08,
+    "status_error_rate": 0.08,
+    "rate_limit_rate": 0.04,
+    "retry_after_seconds": 1,
+    "timeout_rate": 0.03,
+    "timeout_seconds": 2.0,  # past the gateway's MTN_READ_TIMEOUT of 1 s
+    "lost_response_rate": 0.05,
+    "lost_callback_rate": 0.15,
+    "duplicate_callback_rate": 0.15,
+    "out_of_order_rate": 0.15,
+    "callback_delay_seconds": 1.0,
+}
+
+
+def _run(stack, *, seed: int, actions=()) -> None:
+    started = time.monotonic()
+    orders = make_orders(ORDERS, seed=seed, run=f"s{seed}")
+    merchants = Merchants(stack, orders, CONCURRENCY)
+    controller = Controller(merchants, list(actions))
+    monitor = LatenessMonitor(stack)
+    controller.start()
+    monitor.start()
+    outcomes = merchants.run(seconds=150)
+    load_seconds = time.monotonic() - started
+    controller.finished.set()
+    controller.join(timeout=60)
+    state, settle_seconds = settle(stack, SETTLE_SECONDS)
+    monitor.stopped.set()
+    monitor.join(timeout=10)
+    timings = {"load": load_seconds, "settle": settle_seconds, "worst lateness": monitor.worst}
+    report = summary(stack, outcomes, state, timings)
+    print(report)  # noqa: T201 - the run's figures, shown with -s
+    print("\n".join(controller.log))  # noqa: T201
+    assert not controller.errors, controller.errors
+    assert state.settled, (
+        f"not settled after {SETTLE_SECONDS}s of no faults: {state.describe()}\n{report}\n"
+        + "\n".join(f"--- {p.name}\n{p.tail(15)}" for p in stack.processes())
+    )
+    assert monitor.worst < MAX_LATENESS_SECONDS, f"a due row waited {monitor.worst:.1f}s\n{report}"
+    problems = check_run(stack, outcomes, state)
+    assert not problems, "\n".join(problems) + "\n" + report
+
+
+def test_every_payment_settles_once_and_agrees_with_mtn_under_faults(chaos_stack):
+    stack = chaos_stack(seed=101, faults=FAULTS)
+
+    def lost_responses_arrive_late() -> str:
+        # Half way: a lost response now holds the connection past the read timeout first.
+        stack.set_faults(lost_response_mode="sleep")
+        return "lost_response_mode=sleep"
+
+    _run(stack, seed=101, actions=[(ORDERS // 2, lost_responses_arrive_late)])
+
+
+def test_killed_web_server_and_workers_lose_and_double_nothing(chaos_stack):
+    stack = chaos_stack(seed=202, faults=FAULTS)
+
+    def kill_worker(index: int):
+        def kill_a_worker() -> str:
+            killed, _ = stack.workers[index].kill()
+            time.sleep(0.5)
+            stack.workers[index].start()
+            return f"SIGKILL run_worker {killed}, restarted"
+
+        return kill_a_worker
+
+    def kill_web(workers_too: bool):
+        def kill_the_web_server() -> str:
+            killed = stack.kill_web(workers_too=workers_too)
+            time.sleep(0.5)
+            stack.start_web()
+            return f"gunicorn {killed}, restarted on the same port"
+
+        return kill_the_web_server
+
+    _run(
+        stack,
+        seed=202,
+        actions=[
+            (ORDERS // 6, kill_worker(0)),
+            (ORDERS // 3, kill_web(workers_too=True)),
+            (ORDERS // 2, kill_worker(1)),
+            # The master alone: its orphaned workers find their parent gone and exit.
+            (ORDERS * 2 // 3, kill_web(workers_too=False)),
+        ],
+    )
