@@ -574,6 +574,12 @@ def transfer_transition(
         locked.failure_message = failure_message[:500]
         if financial_transaction_id:
             locked.mtn_financial_transaction_id = financial_transaction_id[:64]
+        if is_final(target) and locked.submission == Submission.QUEUED:
+            # MTN reported a final status for our reference, so MTN has the transaction even
+            # though the answer to our submission was lost (a crash, a timeout): it was
+            # submitted, and nothing is left for the worker to send.
+            locked.submission = Submission.SUBMITTED
+            locked.submitted_at = locked.submitted_at or now
         locked.save(
             update_fields=[
                 "status",
@@ -582,6 +588,8 @@ def transfer_transition(
                 "failure_code",
                 "failure_message",
                 "mtn_financial_transaction_id",
+                "submission",
+                "submitted_at",
                 "updated_at",
             ]
         )

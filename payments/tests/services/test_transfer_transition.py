@@ -14,9 +14,10 @@ from payments.errors import InvalidTransition
 from payments.models import Payment
 from payments.representation import transfer_representation
 from payments.services import Applied, transfer_apply_mtn_status, transfer_transition
+from payments.states import Submission
 from webhooks.models import MerchantDelivery
 
-from .conftest import mtn_status_body, submitted
+from .conftest import mtn_status_body, queued, submitted
 
 
 def _finish(transfer, target="SUCCESSFUL", **kwargs):
@@ -170,3 +171,18 @@ def test_amount_echoed_without_trailing_zeros_matches(tenant):
     result = transfer_apply_mtn_status(transfer=payment, mtn_status=reported, source="t")
 
     assert result.outcome == Applied.APPLIED
+
+
+def test_a_final_status_from_mtn_marks_a_still_queued_payment_submitted(tenant):
+    # The answer to our submission was lost (a crash, a timeout) but MTN's callback, confirmed
+    # with its status endpoint, settled the payment: MTN has it, nothing is left to send.
+    payment = queued(tenant)
+    assert payment.submission == Submission.QUEUED
+
+    result = _finish(payment, "SUCCESSFUL")
+
+    stored = Payment.objects.get(pk=payment.pk)
+    assert result.changed is True
+    assert stored.submission == Submission.SUBMITTED
+    assert stored.submitted_at is not None
+    assert stored.next_attempt_at is None
