@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db.models import Max
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -54,20 +56,35 @@ class _CallbackView(APIView):
         return request.META.get("REMOTE_ADDR", "")
 
 
-class MtnSignedCallbackView(_CallbackView):
-    @extend_schema(
-        operation_id="mtn_callback_signed",
+def _callback_docs(operation_id: str, summary: str, refusal: tuple[int, str]) -> Any:
+    """The OpenAPI description of one callback door and method (POST and PUT alike)."""
+    status, text = refusal
+    return extend_schema(
+        operation_id=operation_id,
         tags=["MTN callbacks"],
-        summary="MTN callback through a signing relay (X-Signature-256)",
+        summary=summary,
         request=_CALLBACK_BODY,
         responses={
             200: _OK,
             400: error("`malformed_json`."),
-            401: error("`invalid_signature`."),
+            status: error(text),
             413: _TOO_LARGE,
             429: error("`rate_limited`."),
         },
         auth=[],
+    )
+
+
+_SIGNED_REFUSAL = (401, "`invalid_signature`.")
+_TOKEN_REFUSAL = (404, "`not_found`: unknown token.")
+_PUT_SUMMARY = "The same, as PUT (MTN uses both methods)"
+
+
+class MtnSignedCallbackView(_CallbackView):
+    @_callback_docs(
+        "mtn_callback_signed",
+        "MTN callback through a signing relay (X-Signature-256)",
+        _SIGNED_REFUSAL,
     )
     def post(self, request: Request) -> Response:
         raw_body = self._raw_body(request)
@@ -86,38 +103,16 @@ class MtnSignedCallbackView(_CallbackView):
         )
         return Response({"status": "ok"})
 
-    @extend_schema(
-        operation_id="mtn_callback_signed_put",
-        tags=["MTN callbacks"],
-        summary="The same, as PUT (MTN uses both methods)",
-        request=_CALLBACK_BODY,
-        responses={
-            200: _OK,
-            400: error("`malformed_json`."),
-            401: error("`invalid_signature`."),
-            413: _TOO_LARGE,
-            429: error("`rate_limited`."),
-        },
-        auth=[],
-    )
+    @_callback_docs("mtn_callback_signed_put", _PUT_SUMMARY, _SIGNED_REFUSAL)
     def put(self, request: Request) -> Response:
         return self.post(request)
 
 
 class MtnTokenCallbackView(_CallbackView):
-    @extend_schema(
-        operation_id="mtn_callback_token",
-        tags=["MTN callbacks"],
-        summary="MTN callback on a payment's own unguessable URL (always confirmed with MTN)",
-        request=_CALLBACK_BODY,
-        responses={
-            200: _OK,
-            400: error("`malformed_json`."),
-            404: error("`not_found`: unknown token."),
-            413: _TOO_LARGE,
-            429: error("`rate_limited`."),
-        },
-        auth=[],
+    @_callback_docs(
+        "mtn_callback_token",
+        "MTN callback on a payment's own unguessable URL (always confirmed with MTN)",
+        _TOKEN_REFUSAL,
     )
     def post(self, request: Request, token: str) -> Response:
         transfer = transfer_by_token(token)
@@ -134,20 +129,7 @@ class MtnTokenCallbackView(_CallbackView):
         )
         return Response({"status": "ok"})
 
-    @extend_schema(
-        operation_id="mtn_callback_token_put",
-        tags=["MTN callbacks"],
-        summary="The same, as PUT (MTN uses both methods)",
-        request=_CALLBACK_BODY,
-        responses={
-            200: _OK,
-            400: error("`malformed_json`."),
-            404: error("`not_found`: unknown token."),
-            413: _TOO_LARGE,
-            429: error("`rate_limited`."),
-        },
-        auth=[],
-    )
+    @_callback_docs("mtn_callback_token_put", _PUT_SUMMARY, _TOKEN_REFUSAL)
     def put(self, request: Request, token: str) -> Response:
         return self.post(request, token)
 
