@@ -21,6 +21,7 @@ from django.db import close_old_connections, models, transaction
 from django.utils import timezone
 
 from gateway.idempotency import idempotency_keys_purge
+from gateway.logging import log_context
 from payments.models import Payment, Payout
 from payments.services import transfer_poll, transfer_submit
 from payments.states import Submission
@@ -49,6 +50,13 @@ def claim_due(model: type[models.Model], *, now: Any, limit: int = BATCH_SIZE) -
             return []
         model.objects.filter(pk__in=ids).update(next_attempt_at=now + LEASE)
     return list(model.objects.filter(pk__in=ids))
+
+
+def _payment_id_of(row: Any) -> Any:
+    """The payment or payout a piece of work concerns, for the log lines it writes."""
+    if isinstance(row, Payment | Payout):
+        return row.pk
+    return getattr(row, "object_id", None)
 
 
 def _work_transfer(transfer: Any) -> str:
@@ -80,7 +88,8 @@ class Worker:
                 if self.stop_event.is_set():
                     return counts
                 try:
-                    action = work(row)
+                    with log_context(payment_id=_payment_id_of(row)):
+                        action = work(row)
                 except Exception:
                     # One bad row must not stop the others; its lease expires and it is retried.
                     logger.exception("worker: %s %s failed", name, row.pk)
