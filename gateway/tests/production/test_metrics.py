@@ -108,7 +108,7 @@ def test_metrics_count_mtn_errors_by_operation_and_code(alice, mtn_http, setting
 
 @pytest.mark.django_db
 def test_metrics_count_rate_limit_rejections(alice, settings):
-    alice.tenant.rate_limit = "1/m"
+    alice.tenant.rate_limit = "1/h"  # an hour: no window boundary between the two calls
     alice.tenant.save(update_fields=["rate_limit"])
     before = scrape(settings)
 
