@@ -43,7 +43,29 @@ def audit_record(
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event to the trail. Call it inside the transaction of the change it records."""
-    return AuditEvent.objects.create(
+    event = audit_event(
+        tenant=tenant,
+        object_type=object_type,
+        object_id=object_id,
+        action=action,
+        actor=actor,
+        data=data,
+    )
+    event.save(force_insert=True)
+    return event
+
+
+def audit_event(
+    *,
+    tenant: Any,
+    object_type: str,
+    object_id: Any,
+    action: str,
+    actor: Actor,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """An event not saved yet, for a caller that inserts it together with its change."""
+    return AuditEvent(
         tenant=tenant,
         object_type=object_type,
         object_id=str(object_id),

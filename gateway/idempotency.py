@@ -126,6 +126,33 @@ class NewClaim:
 Claim = NewClaim | IdempotencyKey
 
 
+KEY_CONSTRAINT = "idempotency_key_unique_per_tenant"
+
+
+def idempotency_new_row(
+    claim: Claim | None, *, resource_type: str, resource_id: Any
+) -> IdempotencyKey | None:
+    """The row of a fresh key (nothing expired to replace), not saved yet.
+
+    For a caller that inserts it in one statement with the object it creates
+    (``gateway.sql.insert_together``); a violation of ``KEY_CONSTRAINT`` then means
+    ``IdempotencyKeyTaken``, and ``claim.row`` must be set to the row once inserted. Every
+    other claim gives None: use ``idempotency_link`` inside a transaction instead.
+    """
+    if not isinstance(claim, NewClaim) or claim.expired_row_pk is not None:
+        return None
+    now = timezone.now()
+    return IdempotencyKey(
+        tenant=claim.tenant,
+        key=claim.key,
+        fingerprint=claim.fingerprint,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        locked_at=now,
+        expires_at=now + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS),
+    )
+
+
 def idempotency_link(claim: Claim | None, *, resource_type: str, resource_id: Any) -> None:
     """Record the claimed key with the object its request creates.
 

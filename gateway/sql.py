@@ -10,10 +10,11 @@ values, so the instances they return are exactly what the ORM would have built.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from functools import cached_property
 from typing import Any, Generic, TypeVar
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Model
 
 M = TypeVar("M", bound=Model)
@@ -77,3 +78,63 @@ def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def insert_together(rows: Sequence[Model]) -> None:
+    """Insert new model instances atomically, on PostgreSQL in one statement (one round trip).
+
+    Each row becomes a data-modifying CTE of a single statement, which PostgreSQL runs and
+    commits as one unit: a constraint violation in any of them inserts none. Auto-increment
+    primary keys come back and are set on the instances. Elsewhere (SQLite) the rows are
+    saved one by one in a transaction. Fields are prepared exactly as ``Model.save`` does
+    (``pre_save`` for auto_now_add, then ``get_db_prep_save``); signals are not sent and
+    custom ``save`` methods are not called, so use it only for models that need neither.
+    """
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            for row in rows:
+                row.save(force_insert=True)
+        return
+    quote = connection.ops.quote_name
+    ctes: list[str] = []
+    params: list[Any] = []
+    returning: list[tuple[int, Model]] = []
+    for index, row in enumerate(rows):
+        meta = row._meta
+        pk_from_database = row.pk is None
+        fields = [
+            field for field in meta.concrete_fields if not (field.primary_key and pk_from_database)
+        ]
+        params.extend(
+            field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields
+        )
+        columns = ", ".join(quote(field.column) for field in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        clause = f"RETURNING {quote(meta.pk.column)}" if pk_from_database else ""
+        ctes.append(
+            f"c{index} AS (INSERT INTO {quote(meta.db_table)} ({columns}) "
+            f"VALUES ({placeholders}) {clause})"
+        )
+        if pk_from_database:
+            returning.append((index, row))
+    selected = ", ".join(f"(SELECT * FROM c{index})" for index, _ in returning) or "1"
+    # Inside a caller's transaction a savepoint keeps a violation from aborting all of it;
+    # in autocommit (the API's requests) the statement is its own transaction.
+    savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    with savepoint, connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(ctes)} SELECT {selected}", params)
+        values = cursor.fetchone()
+    for (_, row), value in zip(returning, values or (), strict=False):
+        row.pk = value
+    for row in rows:
+        row._state.adding = False
+        row._state.db = connection.alias
+
+
+def is_unique_violation(exc: IntegrityError, *, constraint: str, table: str) -> bool:
+    """Whether ``exc`` is the violation of this unique constraint (PostgreSQL names it;
+    SQLite names the table and columns in its message)."""
+    diag = getattr(getattr(exc, "__cause__", None), "diag", None)
+    if diag is not None and getattr(diag, "constraint_name", None):
+        return diag.constraint_name == constraint
+    return f"{table}." in str(exc)

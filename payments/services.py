@@ -20,14 +20,22 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from gateway.audit import Actor, audit_record
+from gateway.audit import Actor, audit_event, audit_record
 from gateway.db import commit_without_waiting_for_disk
-from gateway.idempotency import Claim, Executed, idempotency_complete, idempotency_link
-from gateway.models import IdempotencyKey
+from gateway.idempotency import (
+    KEY_CONSTRAINT,
+    Claim,
+    Executed,
+    IdempotencyKeyTaken,
+    idempotency_complete,
+    idempotency_link,
+    idempotency_new_row,
+)
+from gateway.sql import insert_together, is_unique_violation
 from mtn.client import MtnClient, MtnConfig, SubmitResult, TransactionStatus
 from mtn.errors import MtnError, MtnNotFoundError
 from payments.errors import InvalidTransition
@@ -95,7 +103,7 @@ def transfer_create(
     reference: str | None = None,
     description: str | None = None,
     metadata: dict[str, Any] | None = None,
-    idempotency_claim: IdempotencyKey | None = None,
+    idempotency_claim: Claim | None = None,
 ) -> MoneyTransfer:
     """Store a new ``PENDING`` payment or payout, queued for submission, in one transaction.
 
@@ -114,22 +122,40 @@ def transfer_create(
         next_attempt_at=now + in_request_lease(),
         **{model.party_field: party},
     )
-    with transaction.atomic():
-        # The key first: if another request holds it, nothing else is written.
-        idempotency_link(idempotency_claim, resource_type=model.kind, resource_id=transfer.pk)
-        transfer.save(force_insert=True)
-        audit_record(
-            tenant=tenant,
-            object_type=model.kind,
-            object_id=transfer.pk,
-            action=f"{model.kind}.created",
-            actor=actor,
-            data={
-                "amount": str(amount),
-                "currency": currency,
-                "mtn_reference_id": str(transfer.mtn_reference_id),
-            },
-        )
+    created = audit_event(
+        tenant=tenant,
+        object_type=model.kind,
+        object_id=transfer.pk,
+        action=f"{model.kind}.created",
+        actor=actor,
+        data={
+            "amount": str(amount),
+            "currency": currency,
+            "mtn_reference_id": str(transfer.mtn_reference_id),
+        },
+    )
+    key_row = idempotency_new_row(
+        idempotency_claim, resource_type=model.kind, resource_id=transfer.pk
+    )
+    if idempotency_claim is None or key_row is not None:
+        # The common case: key, payment and event in one statement, one round trip.
+        rows = [row for row in (key_row, transfer, created) if row is not None]
+        try:
+            insert_together(rows)
+        except IntegrityError as exc:
+            if key_row is not None and is_unique_violation(
+                exc, constraint=KEY_CONSTRAINT, table="gateway_idempotencykey"
+            ):
+                raise IdempotencyKeyTaken() from exc
+            raise
+        if key_row is not None:
+            idempotency_claim.row = key_row
+    else:
+        # A key re-claimed after a crash, or replacing an expired one.
+        with transaction.atomic():
+            idempotency_link(idempotency_claim, resource_type=model.kind, resource_id=transfer.pk)
+            transfer.save(force_insert=True)
+            created.save(force_insert=True)
     logger.info(
         "%s created: %s %s, %s %s",
         model.kind,
