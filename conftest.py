@@ -12,6 +12,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from gateway.audit import Actor
+from payments import services
 from tenants.services import tenant_create
 
 
@@ -81,6 +82,25 @@ def mtn_http(settings) -> Iterator[responses.RequestsMock]:
         mock.post(f"{base}/collection/v1_0/requesttopay", status=202)
         mock.post(f"{base}/disbursement/v1_0/transfer", status=202)
         yield mock
+
+
+@pytest.fixture(autouse=True)
+def _fresh_mtn_clients() -> Iterator[None]:
+    """Each test builds its MTN clients afresh (they are cached per thread and settings)."""
+    services._client_local.__dict__.pop("clients", None)
+    yield
+    services._client_local.__dict__.pop("clients", None)
+
+
+@pytest.fixture
+def mtn(mtn_http, settings) -> responses.RequestsMock:
+    """``mtn_http`` with one try per MTN call (nothing sleeps), no callback URL, and merchant
+    webhooks allowed to `responses`' hosts (so nothing asks real DNS about example.com)."""
+    settings.MTN_SUBMIT_MAX_TRIES = 1
+    settings.MTN_CALLBACK_URL = ""
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    settings.MTN_STATUS_POLL_AFTER_SECONDS = 60
+    return mtn_http
 
 
 def mtn_calls(mock: responses.RequestsMock, path_pattern: str) -> list:

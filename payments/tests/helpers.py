@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 import responses
 
 from conftest import mtn_calls
 from gateway.models import AuditEvent, IdempotencyKey
-from payments import services
 from payments.models import Payment, Payout
 
 PAYMENTS_URL = "/api/v1/payments"
@@ -18,12 +16,6 @@ PAYOUTS_URL = "/api/v1/payouts"
 MTN_BASE = "https://mtn.test"
 REQUESTTOPAY_URL = f"{MTN_BASE}/collection/v1_0/requesttopay"
 TRANSFER_URL = f"{MTN_BASE}/disbursement/v1_0/transfer"
-
-
-@pytest.fixture(autouse=True)
-def fresh_mtn_client() -> None:
-    """Forget the thread's cached MTN clients: each test starts from its own settings."""
-    services._client_local.__dict__.clear()
 
 
 class _Omit:

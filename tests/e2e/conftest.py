@@ -22,20 +22,11 @@ from rest_framework.test import APIClient
 
 from gateway.audit import Actor
 from mtn.sandbox import SandboxConfig, SandboxHandle, start_sandbox
-from payments import services
 from tenants.services import tenant_create
 
 PAYMENTS_URL = "/api/v1/payments"
 PAYOUTS_URL = "/api/v1/payouts"
 SUCCESS_MSISDN = "256772123456"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_mtn_clients() -> Iterator[None]:
-    """Each test builds its MTN clients from its own settings (the simulator's port)."""
-    services._client_local.__dict__.pop("clients", None)
-    yield
-    services._client_local.__dict__.pop("clients", None)
 
 
 @pytest.fixture

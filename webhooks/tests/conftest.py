@@ -4,7 +4,6 @@ callback bodies, signed requests, and a snapshot of "everything that could have 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -28,23 +27,6 @@ MTN_BASE = "https://mtn.test"
 SIGNED_DOOR = "/api/v1/webhooks/mtn"
 PAYER = "256772123456"
 PAYEE = "256772123457"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_mtn_clients() -> Iterator[None]:
-    services._client_local.__dict__.pop("clients", None)
-    yield
-    services._client_local.__dict__.pop("clients", None)
-
-
-@pytest.fixture
-def mtn(mtn_http, settings) -> responses.RequestsMock:
-    """MTN mocked with ``responses`` (tokens and 202s registered by ``mtn_http``)."""
-    settings.MTN_SUBMIT_MAX_TRIES = 1
-    settings.MTN_CALLBACK_URL = ""
-    # Merchant deliveries go to `responses` too; never ask real DNS about example.com.
-    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
-    return mtn_http
 
 
 @pytest.fixture

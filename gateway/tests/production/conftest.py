@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,21 +11,12 @@ import pytest
 from django.test import Client
 
 from gateway.worker import Worker
-from payments import services
 from payments.models import Payment
 
 MTN_BASE = "https://mtn.test"
 MERCHANT_URL = "https://alice.example.com/hooks"
 PAYER = "256772123456"
 PAYER_MASKED = "*********456"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_mtn_clients() -> Iterator[None]:
-    """MTN clients are cached per thread; build them from this test's settings."""
-    services._client_local.__dict__.pop("clients", None)
-    yield
-    services._client_local.__dict__.pop("clients", None)
 
 
 @dataclass

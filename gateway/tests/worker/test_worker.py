@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -28,23 +27,6 @@ from webhooks.models import MerchantDelivery
 BASE = "https://mtn.test"
 REQUESTTOPAY = f"{BASE}/collection/v1_0/requesttopay"
 TRANSFER = f"{BASE}/disbursement/v1_0/transfer"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_mtn_clients() -> Iterator[None]:
-    services._client_local.__dict__.pop("clients", None)
-    yield
-    services._client_local.__dict__.pop("clients", None)
-
-
-@pytest.fixture
-def mtn(mtn_http, settings) -> responses.RequestsMock:
-    settings.MTN_SUBMIT_MAX_TRIES = 1
-    settings.MTN_CALLBACK_URL = ""
-    # Merchant deliveries go to `responses` too; never ask real DNS about example.com.
-    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
-    settings.MTN_STATUS_POLL_AFTER_SECONDS = 60
-    return mtn_http
 
 
 def create(tenant, model=Payment, amount="1000"):

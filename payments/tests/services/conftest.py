@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 import responses
 from django.utils import timezone
 
@@ -19,24 +17,6 @@ from payments.states import Submission
 MTN_BASE = "https://mtn.test"
 REQUESTTOPAY = f"{MTN_BASE}/collection/v1_0/requesttopay"
 TRANSFER = f"{MTN_BASE}/disbursement/v1_0/transfer"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_mtn_clients() -> Iterator[None]:
-    services._client_local.__dict__.pop("clients", None)
-    yield
-    services._client_local.__dict__.pop("clients", None)
-
-
-@pytest.fixture
-def mtn(mtn_http, settings) -> responses.RequestsMock:
-    """MTN at the HTTP level; one try per call so that nothing sleeps."""
-    settings.MTN_SUBMIT_MAX_TRIES = 1
-    settings.MTN_CALLBACK_URL = ""
-    # Merchant deliveries go to `responses` too; never ask real DNS about example.com.
-    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
-    settings.MTN_STATUS_POLL_AFTER_SECONDS = 60
-    return mtn_http
 
 
 def queued(tenant: Any, *, kind: str = "payment", amount: str = "1000", currency: str = "UGX"):
