@@ -1,0 +1,52 @@
+"""Writes for payments, payouts and refunds, by a transfer's life.
+
+- ``create``: stored ``PENDING`` with its MTN reference, before anything is sent to MTN;
+- ``submit``: sent to MTN exactly once under that one reference, so a retry never pays twice;
+- ``settle``: polled, MTN's word applied, and ``transfer_transition``, the one status writer.
+
+``common`` holds what they share (the MTN client, the row lock). Callers import from this
+package: ``from payments import services`` or ``from payments.services import ...``.
+"""
+
+from payments.services.common import (
+    _client_local,
+    callback_url_for,
+    in_request_lease,
+    lock_transfer,
+    mtn_client,
+)
+from payments.services.create import transfer_create, transfer_create_and_submit
+from payments.services.settle import (
+    Applied,
+    ApplyResult,
+    Transition,
+    transfer_apply_mtn_status,
+    transfer_fetch_mtn_status,
+    transfer_flag_for_review,
+    transfer_mismatch,
+    transfer_poll,
+    transfer_recheck,
+    transfer_transition,
+)
+from payments.services.submit import transfer_submit
+
+__all__ = [
+    "Applied",
+    "ApplyResult",
+    "Transition",
+    "_client_local",
+    "callback_url_for",
+    "in_request_lease",
+    "lock_transfer",
+    "mtn_client",
+    "transfer_apply_mtn_status",
+    "transfer_create",
+    "transfer_create_and_submit",
+    "transfer_fetch_mtn_status",
+    "transfer_flag_for_review",
+    "transfer_mismatch",
+    "transfer_poll",
+    "transfer_recheck",
+    "transfer_submit",
+    "transfer_transition",
+]

@@ -1,0 +1,303 @@
+"""Settling a submitted transfer: poll MTN, apply MTN's word, and the one status writer.
+
+Guarantees, in the words of ``architecture.md``:
+- ``transfer_transition`` is the only code that changes ``status``; it locks the row,
+  treats a repeat as a no-op, refuses what the state table forbids, records an audit
+  event and writes the merchant webhook into the outbox, all in one transaction;
+- no network call is made while a row lock is held.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from gateway.audit import Actor, audit_record
+from mtn.client import MtnClient, TransactionStatus
+from mtn.errors import MtnError, MtnNotFoundError
+from payments.errors import InvalidTransition
+from payments.models import MoneyTransfer
+from payments.money import same_amount
+from payments.representation import transfer_representation
+from payments.schedule import backoff_delay
+from payments.services.common import describe_mtn_error, lock_transfer, mtn_client
+from payments.states import Status, Submission, can_transition, is_final
+from webhooks.outbox import outbox_enqueue
+
+logger = logging.getLogger(__name__)
+
+
+def transfer_fetch_mtn_status(
+    *, transfer: MoneyTransfer, client: MtnClient | None = None
+) -> TransactionStatus:
+    """Ask MTN's status endpoint (one attempt); raises ``MtnError``."""
+    client = client or mtn_client()
+    if transfer.kind == "payment":
+        return client.request_to_pay_status(reference_id=transfer.mtn_reference_id, retry=False)
+    return client.transfer_status(reference_id=transfer.mtn_reference_id, retry=False)
+
+
+def transfer_poll(*, transfer: MoneyTransfer, client: MtnClient | None = None) -> MoneyTransfer:
+    """Poll MTN for a submitted, still-pending payment; apply a final status or reschedule."""
+    if transfer.submission != Submission.SUBMITTED or is_final(transfer.status):
+        return transfer
+    try:
+        mtn_status = transfer_fetch_mtn_status(transfer=transfer, client=client)
+    except MtnNotFoundError as exc:
+        # Right after a 202 MTN may briefly not know the reference yet: poll again later.
+        return _reschedule_poll(transfer, error=describe_mtn_error(exc))
+    except MtnError as exc:
+        return _reschedule_poll(
+            transfer, error=describe_mtn_error(exc), retry_after=exc.retry_after
+        )
+    if mtn_status.is_final:
+        result = transfer_apply_mtn_status(transfer=transfer, mtn_status=mtn_status, source="poll")
+        if result.outcome != Applied.MISMATCH:
+            return result.transfer
+        # A mismatch stays pending for a person to look at; keep polling, slowly.
+        return _reschedule_poll(result.transfer, error="MTN's record differs from ours")
+    return _reschedule_poll(transfer, error="")
+
+
+def _reschedule_poll(
+    transfer: MoneyTransfer, *, error: str, retry_after: float | None = None
+) -> MoneyTransfer:
+    now = timezone.now()
+    with transaction.atomic():
+        locked = lock_transfer(transfer)
+        if is_final(locked.status) or locked.submission != Submission.SUBMITTED:
+            return locked
+        locked.poll_attempts += 1
+        since = locked.submitted_at or locked.created_at
+        delay = backoff_delay(locked.poll_attempts, now - since)
+        if retry_after:
+            delay = max(delay, timedelta(seconds=min(retry_after, 300)))
+        locked.next_attempt_at = now + delay
+        locked.last_error = error
+        locked.save(update_fields=["poll_attempts", "next_attempt_at", "last_error", "updated_at"])
+    return locked
+
+
+def transfer_recheck(*, transfer: MoneyTransfer, actor: Actor) -> ApplyResult:
+    """Support's "re-check with MTN": ask the status endpoint now and apply a final answer.
+
+    Recorded in the audit trail whatever MTN says. Raises ``MtnError`` when MTN cannot be
+    asked or does not know the reference (``MtnNotFoundError``); nothing changes then.
+    """
+    try:
+        mtn_status = transfer_fetch_mtn_status(transfer=transfer)
+    except MtnError as exc:
+        audit_record(
+            tenant=transfer.tenant,
+            object_type=transfer.kind,
+            object_id=transfer.pk,
+            action=f"{transfer.kind}.rechecked",
+            actor=actor,
+            data={"error": exc.code, "http_status": exc.status_code},
+        )
+        raise
+    result = transfer_apply_mtn_status(
+        transfer=transfer, mtn_status=mtn_status, source=f"recheck:{actor.id or actor.type}"
+    )
+    audit_record(
+        tenant=transfer.tenant,
+        object_type=transfer.kind,
+        object_id=transfer.pk,
+        action=f"{transfer.kind}.rechecked",
+        actor=actor,
+        data={"mtn_status": mtn_status.raw_status or mtn_status.status, "outcome": result.outcome},
+    )
+    return result
+
+
+# --- apply MTN's word -----------------------------------------------------------------------
+
+
+def transfer_mismatch(transfer: MoneyTransfer, mtn_status: TransactionStatus) -> list[str]:
+    """Which of amount, currency, party and externalId MTN reports differently."""
+    problems = []
+    if mtn_status.amount is not None and not same_amount(mtn_status.amount, transfer.amount):
+        problems.append("amount")
+    if mtn_status.currency and mtn_status.currency != transfer.currency:
+        problems.append("currency")
+    if mtn_status.party_id and mtn_status.party_id != transfer.party:
+        problems.append(transfer.party_field)
+    if mtn_status.external_id and mtn_status.external_id != str(transfer.id):
+        problems.append("externalId")
+    return problems
+
+
+class Applied(models.TextChoices):
+    """What applying MTN's word to a payment did."""
+
+    APPLIED = "applied"
+    UNCHANGED = "unchanged"  # already in that status: a repeat
+    FINAL_ALREADY = "final_already"  # already final with the other status: ignored
+    MISMATCH = "mismatch"  # amount, currency, party or externalId differ: flagged
+    NOT_FINAL = "not_final"  # MTN still says pending
+
+
+@dataclasses.dataclass(frozen=True)
+class ApplyResult:
+    transfer: MoneyTransfer
+    outcome: str
+
+
+def transfer_apply_mtn_status(
+    *, transfer: MoneyTransfer, mtn_status: TransactionStatus, source: str
+) -> ApplyResult:
+    """Apply a final status that MTN reported (by its status endpoint, or a trusted callback).
+
+    A status whose amount, currency, party or externalId differs from ours is not applied;
+    the payment is flagged for review instead. A non-final status, a repeat, or a
+    contradiction of a final state changes nothing.
+    """
+    if not mtn_status.is_final:
+        return ApplyResult(transfer, Applied.NOT_FINAL)
+    problems = transfer_mismatch(transfer, mtn_status)
+    if problems:
+        flagged = transfer_flag_for_review(transfer=transfer, problems=problems, source=source)
+        return ApplyResult(flagged, Applied.MISMATCH)
+    target = Status.SUCCESSFUL if mtn_status.status == Status.SUCCESSFUL else Status.FAILED
+    failed = target == Status.FAILED
+    try:
+        transition = transfer_transition(
+            transfer=transfer,
+            target=target,
+            actor=Actor.mtn(),
+            failure_code=(mtn_status.reason_code or "UNKNOWN") if failed else "",
+            failure_message=(mtn_status.reason_message or mtn_status.reason_code or "")
+            if failed
+            else "",
+            financial_transaction_id=mtn_status.financial_transaction_id or "",
+            data={"source": source},
+        )
+    except InvalidTransition:
+        current = type(transfer).objects.get(pk=transfer.pk)
+        return ApplyResult(current, Applied.FINAL_ALREADY)
+    return ApplyResult(
+        transition.transfer, Applied.APPLIED if transition.changed else Applied.UNCHANGED
+    )
+
+
+def transfer_flag_for_review(
+    *, transfer: MoneyTransfer, problems: list[str], source: str
+) -> MoneyTransfer:
+    with transaction.atomic():
+        locked = lock_transfer(transfer)
+        if not locked.needs_review:
+            locked.needs_review = True
+            locked.save(update_fields=["needs_review", "updated_at"])
+        audit_record(
+            tenant=locked.tenant,
+            object_type=locked.kind,
+            object_id=locked.pk,
+            action=f"{locked.kind}.flagged_for_review",
+            actor=Actor.system(),
+            data={"mismatch": problems, "source": source},
+        )
+    return locked
+
+
+# --- the one status writer ------------------------------------------------------------------
+
+_EVENT_NAMES = {Status.SUCCESSFUL: "succeeded", Status.FAILED: "failed"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Transition:
+    """What ``transfer_transition`` did: the locked, current row and whether it changed."""
+
+    transfer: MoneyTransfer
+    changed: bool
+
+
+def transfer_transition(
+    *,
+    transfer: MoneyTransfer,
+    target: str,
+    actor: Actor,
+    failure_code: str = "",
+    failure_message: str = "",
+    financial_transaction_id: str = "",
+    data: dict[str, Any] | None = None,
+) -> Transition:
+    """Move a payment or payout to ``target``: the only code that writes ``status``.
+
+    Locks the row; a repeat of the current status is a no-op; a transition the state table
+    forbids raises ``InvalidTransition`` and changes nothing. On reaching a final state it
+    records the audit event and writes the merchant webhook into the outbox in the same
+    transaction.
+    """
+    with transaction.atomic():
+        locked = lock_transfer(transfer)
+        if locked.status == target:
+            return Transition(locked, changed=False)
+        if not can_transition(locked.status, target):
+            raise InvalidTransition(f"{locked.kind} {locked.pk} is {locked.status}; not {target}.")
+        now = timezone.now()
+        locked.status = target
+        locked.finalized_at = now if is_final(target) else None
+        if is_final(target):
+            locked.next_attempt_at = None
+        locked.failure_code = failure_code[:64]
+        locked.failure_message = failure_message[:500]
+        if financial_transaction_id:
+            locked.mtn_financial_transaction_id = financial_transaction_id[:64]
+        if is_final(target) and locked.submission == Submission.QUEUED:
+            # MTN reported a final status for our reference, so MTN has the transaction even
+            # though the answer to our submission was lost (a crash, a timeout): it was
+            # submitted, and nothing is left for the worker to send.
+            locked.submission = Submission.SUBMITTED
+            locked.submitted_at = locked.submitted_at or now
+        locked.save(
+            update_fields=[
+                "status",
+                "finalized_at",
+                "next_attempt_at",
+                "failure_code",
+                "failure_message",
+                "mtn_financial_transaction_id",
+                "submission",
+                "submitted_at",
+                "updated_at",
+            ]
+        )
+        event_name = f"{locked.kind}.{_EVENT_NAMES.get(target, target.lower())}"
+        audit_record(
+            tenant=locked.tenant,
+            object_type=locked.kind,
+            object_id=locked.pk,
+            action=event_name,
+            actor=actor,
+            data={
+                **(data or {}),
+                "status": target,
+                **({"failure_code": failure_code} if failure_code else {}),
+                **(
+                    {"financial_transaction_id": financial_transaction_id}
+                    if financial_transaction_id
+                    else {}
+                ),
+            },
+        )
+        if is_final(target):
+            outbox_enqueue(
+                tenant=locked.tenant,
+                event_type=event_name,
+                object_type=locked.kind,
+                object_id=locked.pk,
+                data=transfer_representation(locked),
+            )
+    logger.info(
+        "%s %s",
+        locked.kind,
+        target,
+        extra={"event": event_name, "tenant": locked.tenant.slug, "payment_id": locked.pk},
+    )
+    return Transition(locked, changed=True)
