@@ -7,3 +7,15 @@ class InvalidTransition(GatewayError):
     code = "invalid_transition"
     http_status = 409
     default_message = "This status change is not allowed."
+
+
+class PaymentNotRefundable(GatewayError):
+    code = "payment_not_refundable"
+    http_status = 422
+    default_message = "Only a SUCCESSFUL payment can be refunded."
+
+
+class RefundExceedsPayment(GatewayError):
+    code = "refund_exceeds_payment"
+    http_status = 422
+    default_message = "The refund is larger than what is left to refund of the payment."

@@ -1,4 +1,5 @@
-"""Payments (collections) and payouts (disbursements). Fields, constraints, indexes; no I/O."""
+"""Payments (collections), payouts (disbursements) and refunds. Fields, constraints, indexes; no
+I/O."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def new_callback_token() -> str:
 
 
 class MoneyTransfer(models.Model):
-    """What a payment and a payout share: money, status, and the MTN submission's state.
+    """What payments, payouts and refunds share: money, status, and the MTN submission's state.
 
     ``status`` is written only by ``payments.services.transfer_transition``; the submission
     fields only by the submission services. ``next_attempt_at`` says when the worker next
@@ -35,10 +36,6 @@ class MoneyTransfer(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     amount = models.DecimalField(max_digits=20, decimal_places=2)
     currency = models.CharField(max_length=3)
-    # null, not "", for "not given": the API shows an omitted reference as null.
-    reference = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
-    description = models.CharField(max_length=160, null=True, blank=True)  # noqa: DJ001
-    metadata = models.JSONField(default=dict, blank=True)
     failure_code = models.CharField(max_length=64, blank=True, default="")
     failure_message = models.CharField(max_length=500, blank=True, default="")
 
@@ -77,13 +74,37 @@ class MoneyTransfer(models.Model):
     def is_final(self) -> bool:
         return self.status in (Status.SUCCESSFUL, Status.FAILED)
 
+    @property
+    def message_for_mtn(self) -> str | None:
+        """What MTN is asked to show as payerMessage and payeeNote."""
+        raise NotImplementedError
 
-class Payment(MoneyTransfer):
+
+class MerchantTransfer(MoneyTransfer):
+    """A payment or payout: the merchant names the party and may attach its own data."""
+
+    # null, not "", for "not given": the API shows an omitted reference as null.
+    reference = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    description = models.CharField(max_length=160, null=True, blank=True)  # noqa: DJ001
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def message_for_mtn(self) -> str | None:
+        return self.description
+
+
+class Payment(MerchantTransfer):
     kind = "payment"
     party_field = "payer"
     mtn_product = "collection"
 
     payer = models.CharField(max_length=15)
+    # The sum of its SUCCESSFUL refunds, kept by the refunds' status writer in the transaction
+    # that makes one SUCCESSFUL, so that showing a payment never sums its refunds.
+    amount_refunded = models.DecimalField(max_digits=20, decimal_places=2, default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -98,7 +119,7 @@ class Payment(MoneyTransfer):
         ]
 
 
-class Payout(MoneyTransfer):
+class Payout(MerchantTransfer):
     kind = "payout"
     party_field = "payee"
     mtn_product = "disbursement"
@@ -118,4 +139,43 @@ class Payout(MoneyTransfer):
         ]
 
 
-TRANSFER_MODELS: dict[str, type[MoneyTransfer]] = {"payment": Payment, "payout": Payout}
+class Refund(MoneyTransfer):
+    """Money given back to a payment's payer, through MTN's disbursement refund.
+
+    Submitted, polled and settled by the same services as payouts. ``payer`` is the
+    payment's payer (who receives the money), kept so that MTN's record can be checked
+    against it without reading the payment.
+    """
+
+    kind = "refund"
+    party_field = "payer"
+    mtn_product = "disbursement"
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    payer = models.CharField(max_length=15)
+    reason = models.CharField(max_length=160, null=True, blank=True)  # noqa: DJ001
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at", "-id"], name="refund_tenant_created"),
+            models.Index(
+                fields=["tenant", "payment", "-created_at", "-id"], name="refund_tenant_payment"
+            ),
+            models.Index(
+                fields=["next_attempt_at"],
+                name="refund_due_work",
+                condition=Q(next_attempt_at__isnull=False),
+            ),
+        ]
+
+    @property
+    def message_for_mtn(self) -> str | None:
+        return self.reason
+
+
+TRANSFER_MODELS: dict[str, type[MoneyTransfer]] = {
+    "payment": Payment,
+    "payout": Payout,
+    "refund": Refund,
+}

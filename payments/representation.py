@@ -1,4 +1,4 @@
-"""Payments and payouts as the API (and merchant webhooks) show them.
+"""Payments, payouts and refunds as the API (and merchant webhooks) show them.
 
 Plain functions rather than DRF serializers: this runs on every read and every webhook,
 and a dict built directly costs a fraction of a serializer's field machinery.
@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.models import AuditEvent
-from payments.models import MoneyTransfer
+from payments.models import MoneyTransfer, Payment, Refund
 from payments.money import format_amount
 
 
@@ -18,13 +18,16 @@ def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+def failure_reason(transfer: MoneyTransfer) -> dict[str, str] | None:
+    if not transfer.failure_code:
+        return None
+    return {"code": transfer.failure_code, "message": transfer.failure_message}
+
+
 def transfer_representation(transfer: MoneyTransfer) -> dict[str, Any]:
-    failure_reason = (
-        {"code": transfer.failure_code, "message": transfer.failure_message}
-        if transfer.failure_code
-        else None
-    )
-    return {
+    if isinstance(transfer, Refund):
+        return refund_representation(transfer)
+    shown = {
         "id": str(transfer.id),
         "status": transfer.status,
         "amount": format_amount(transfer.amount, transfer.currency),
@@ -33,9 +36,26 @@ def transfer_representation(transfer: MoneyTransfer) -> dict[str, Any]:
         "reference": transfer.reference,
         "description": transfer.description,
         "metadata": transfer.metadata,
-        "failure_reason": failure_reason,
+        "failure_reason": failure_reason(transfer),
         "created_at": iso(transfer.created_at),
         "updated_at": iso(transfer.updated_at),
+    }
+    if isinstance(transfer, Payment):
+        shown["amount_refunded"] = format_amount(transfer.amount_refunded, transfer.currency)
+    return shown
+
+
+def refund_representation(refund: Refund) -> dict[str, Any]:
+    return {
+        "id": str(refund.id),
+        "payment": str(refund.payment_id),
+        "status": refund.status,
+        "amount": format_amount(refund.amount, refund.currency),
+        "currency": refund.currency,
+        "reason": refund.reason,
+        "failure_reason": failure_reason(refund),
+        "created_at": iso(refund.created_at),
+        "updated_at": iso(refund.updated_at),
     }
 
 

@@ -1,12 +1,19 @@
-"""Creating a payment or payout: stored with its MTN reference before anything is sent."""
+"""Creating a payment, payout or refund: stored with its MTN reference before anything is sent.
+
+This is the recovery point: from the commit on, the object exists with its MTN reference,
+and the worker submits it if the caller never does. The idempotency key is inserted in the
+same transaction, so a request that dies leaves a key that leads its retry to the object.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from gateway.audit import Actor, audit_event
@@ -20,10 +27,13 @@ from gateway.idempotency import (
     idempotency_new_row,
 )
 from gateway.sql import insert_together, is_unique_violation
-from payments.models import MoneyTransfer
+from payments.errors import PaymentNotRefundable, RefundExceedsPayment
+from payments.models import MoneyTransfer, Payment, Refund
+from payments.money import format_amount
 from payments.representation import transfer_representation
 from payments.services.common import in_request_lease
 from payments.services.submit import transfer_submit
+from payments.states import Status
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +53,8 @@ def transfer_create(
 ) -> MoneyTransfer:
     """Store a new ``PENDING`` payment or payout, queued for submission, in one transaction.
 
-    This is the recovery point: from here on the object exists with its MTN reference, and
-    the worker submits it if the caller never does. The idempotency claim is linked to it in
-    the same transaction.
+    The idempotency claim is linked to it in the same transaction.
     """
-    now = timezone.now()
     transfer = model(
         tenant=tenant,
         amount=amount,
@@ -55,53 +62,156 @@ def transfer_create(
         reference=reference,
         description=description,
         metadata=metadata or {},
-        next_attempt_at=now + in_request_lease(),
+        next_attempt_at=timezone.now() + in_request_lease(),
         **{model.party_field: party},
     )
-    created = audit_event(
-        tenant=tenant,
-        object_type=model.kind,
-        object_id=transfer.pk,
-        action=f"{model.kind}.created",
+    _store_new(transfer=transfer, actor=actor, idempotency_claim=idempotency_claim)
+    return transfer
+
+
+def refund_create(
+    *,
+    payment: Payment,
+    actor: Actor,
+    amount: Decimal | None = None,
+    reason: str | None = None,
+    idempotency_claim: Claim | None = None,
+) -> Refund:
+    """Store a new ``PENDING`` refund of ``payment``, queued for submission, in one transaction.
+
+    Locks the payment's row for the transaction, so that refunds created at the same time
+    are decided one after the other: only a ``SUCCESSFUL`` payment is refunded
+    (``PaymentNotRefundable``), and its ``PENDING`` and ``SUCCESSFUL`` refunds never add up
+    to more than its amount (``RefundExceedsPayment``). ``amount`` None refunds all that is
+    left. On a refusal nothing is written (the caller stores the 422 under its key).
+    """
+    refund = Refund(
+        tenant=payment.tenant,
+        payment=payment,
+        payer=payment.payer,
+        amount=amount if amount is not None else Decimal(0),
+        currency=payment.currency,
+        reason=reason,
+        next_attempt_at=timezone.now() + in_request_lease(),
+    )
+
+    def decide_amount() -> None:
+        locked = Payment.objects.select_for_update().only("status", "amount").get(pk=payment.pk)
+        if locked.status != Status.SUCCESSFUL:
+            raise PaymentNotRefundable(
+                f"Only a SUCCESSFUL payment can be refunded; this one is {locked.status}."
+            )
+        held = Refund.objects.filter(
+            payment_id=payment.pk, status__in=(Status.PENDING, Status.SUCCESSFUL)
+        ).aggregate(total=Sum("amount"))["total"] or Decimal(0)
+        left = locked.amount - held
+        if amount is None:
+            if left <= 0:
+                raise RefundExceedsPayment("Nothing is left to refund of this payment.")
+            refund.amount = left
+        elif amount > left:
+            raise RefundExceedsPayment(
+                f"At most {format_amount(max(left, Decimal(0)), payment.currency)} "
+                f"{payment.currency} is left to refund of this payment."
+            )
+
+    _store_new(
+        transfer=refund,
         actor=actor,
-        data={
-            "amount": str(amount),
-            "currency": currency,
-            "mtn_reference_id": str(transfer.mtn_reference_id),
-        },
+        idempotency_claim=idempotency_claim,
+        decide=decide_amount,
+        data={"payment": str(payment.pk)},
     )
-    key_row = idempotency_new_row(
-        idempotency_claim, resource_type=model.kind, resource_id=transfer.pk
-    )
-    if idempotency_claim is None or key_row is not None:
-        # The common case: key, payment and event in one statement, one round trip.
-        rows = [row for row in (key_row, transfer, created) if row is not None]
-        try:
-            insert_together(rows)
-        except IntegrityError as exc:
-            if key_row is not None and is_unique_violation(
-                exc, constraint=KEY_CONSTRAINT, table="gateway_idempotencykey"
-            ):
-                raise IdempotencyKeyTaken() from exc
-            raise
-        if key_row is not None:
-            idempotency_claim.row = key_row
-    else:
-        # A key re-claimed after a crash, or replacing an expired one.
-        with transaction.atomic():
-            idempotency_link(idempotency_claim, resource_type=model.kind, resource_id=transfer.pk)
+    return refund
+
+
+def _store_new(
+    *,
+    transfer: MoneyTransfer,
+    actor: Actor,
+    idempotency_claim: Claim | None,
+    decide: Callable[[], None] | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Insert the transfer, its ``created`` audit event and the idempotency key together.
+
+    ``decide`` runs first in the same transaction: it may lock rows, settle the amount, or
+    raise a ``GatewayError`` to refuse, and then nothing is written. Without it (a payment),
+    key, payment and event go in one statement with no transaction around it.
+    """
+    kind = transfer.kind
+    key_row = idempotency_new_row(idempotency_claim, resource_type=kind, resource_id=transfer.pk)
+    one_statement = idempotency_claim is None or key_row is not None
+
+    def insert() -> None:
+        created = audit_event(
+            tenant=transfer.tenant,
+            object_type=kind,
+            object_id=transfer.pk,
+            action=f"{kind}.created",
+            actor=actor,
+            data={
+                "amount": str(transfer.amount),
+                "currency": transfer.currency,
+                "mtn_reference_id": str(transfer.mtn_reference_id),
+                **(data or {}),
+            },
+        )
+        if one_statement:
+            # The common case: key, transfer and event in one statement, one round trip.
+            insert_together([row for row in (key_row, transfer, created) if row is not None])
+        else:
+            # A key re-claimed after a crash, or replacing an expired one.
+            idempotency_link(idempotency_claim, resource_type=kind, resource_id=transfer.pk)
             transfer.save(force_insert=True)
             created.save(force_insert=True)
+
+    try:
+        if decide is None and one_statement:
+            insert()
+        else:
+            with transaction.atomic():
+                if decide is not None:
+                    decide()
+                insert()
+    except IntegrityError as exc:
+        if key_row is not None and is_unique_violation(
+            exc, constraint=KEY_CONSTRAINT, table="gateway_idempotencykey"
+        ):
+            raise IdempotencyKeyTaken() from exc
+        raise
+    if key_row is not None:
+        # Only now: a refusal above rolled the key back, and the caller stores its answer.
+        idempotency_claim.row = key_row  # type: ignore[union-attr]
     logger.info(
         "%s created: %s %s, %s %s",
-        model.kind,
-        amount,
-        currency,
-        model.party_field,
-        party,
-        extra={"event": f"{model.kind}.created", "tenant": tenant.slug, "payment_id": transfer.pk},
+        kind,
+        transfer.amount,
+        transfer.currency,
+        transfer.party_field,
+        transfer.party,
+        extra={
+            "event": f"{kind}.created",
+            "tenant": transfer.tenant.slug,
+            "payment_id": transfer.pk,
+        },
     )
-    return transfer
+
+
+def _submit_and_answer(transfer: MoneyTransfer, idempotency_claim: Claim) -> Executed:
+    """Submit a just-created transfer and answer 201 with it.
+
+    On a submission the answer is stored on the key in the same transaction that records it
+    (one commit for both); otherwise the idempotency layer stores it after.
+    """
+    stored: list[Executed] = []
+
+    def store_answer(submitted: MoneyTransfer) -> None:
+        answer = Executed(201, transfer_representation(submitted))
+        stored.append(idempotency_complete(idempotency_claim, answer))
+
+    transfer = transfer_submit(transfer=transfer, also_when_submitted=store_answer)
+    return stored[0] if stored else Executed(201, transfer_representation(transfer))
 
 
 def transfer_create_and_submit(
@@ -112,12 +222,7 @@ def transfer_create_and_submit(
     validated: dict[str, Any],
     idempotency_claim: Claim,
 ) -> Executed:
-    """What ``POST /payments`` (or ``/payouts``) does once the request is valid.
-
-    Stores the payment with its idempotency key, submits it to MTN, and answers 201 with the
-    payment. On a submission the answer is stored on the key in the same transaction that
-    records it (one commit for both); otherwise the idempotency layer stores it after.
-    """
+    """What ``POST /payments`` (or ``/payouts``) does once the request is valid."""
     transfer = transfer_create(
         model=model,
         tenant=tenant,
@@ -130,11 +235,18 @@ def transfer_create_and_submit(
         metadata=validated.get("metadata"),
         idempotency_claim=idempotency_claim,
     )
-    stored: list[Executed] = []
+    return _submit_and_answer(transfer, idempotency_claim)
 
-    def store_answer(submitted: MoneyTransfer) -> None:
-        answer = Executed(201, transfer_representation(submitted))
-        stored.append(idempotency_complete(idempotency_claim, answer))
 
-    transfer = transfer_submit(transfer=transfer, also_when_submitted=store_answer)
-    return stored[0] if stored else Executed(201, transfer_representation(transfer))
+def refund_create_and_submit(
+    *, payment: Payment, actor: Actor, validated: dict[str, Any], idempotency_claim: Claim
+) -> Executed:
+    """What ``POST /payments/{id}/refunds`` does once the request is valid."""
+    refund = refund_create(
+        payment=payment,
+        actor=actor,
+        amount=validated.get("amount"),
+        reason=validated.get("reason"),
+        idempotency_claim=idempotency_claim,
+    )
+    return _submit_and_answer(refund, idempotency_claim)

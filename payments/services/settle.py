@@ -37,9 +37,12 @@ def transfer_fetch_mtn_status(
 ) -> TransactionStatus:
     """Ask MTN's status endpoint (one attempt); raises ``MtnError``."""
     client = client or mtn_client()
+    reference_id = transfer.mtn_reference_id
     if transfer.kind == "payment":
-        return client.request_to_pay_status(reference_id=transfer.mtn_reference_id, retry=False)
-    return client.transfer_status(reference_id=transfer.mtn_reference_id, retry=False)
+        return client.request_to_pay_status(reference_id=reference_id, retry=False)
+    if transfer.kind == "refund":
+        return client.refund_status(reference_id=reference_id, retry=False)
+    return client.transfer_status(reference_id=reference_id, retry=False)
 
 
 def transfer_poll(*, transfer: MoneyTransfer, client: MtnClient | None = None) -> MoneyTransfer:

@@ -18,7 +18,7 @@ from gateway.audit import Actor, audit_record
 from gateway.db import commit_without_waiting_for_disk
 from mtn.client import MtnClient, SubmitResult
 from mtn.errors import MtnError
-from payments.models import MoneyTransfer
+from payments.models import MoneyTransfer, Refund
 from payments.money import format_amount
 from payments.schedule import backoff_delay
 from payments.services.common import (
@@ -32,16 +32,21 @@ from payments.states import Status, Submission, is_final
 
 
 def _send(client: MtnClient, transfer: MoneyTransfer, *, retry: bool) -> SubmitResult:
+    """The MTN operation that carries this kind of transfer, under its stored reference."""
+    message = transfer.message_for_mtn
     common = {
         "reference_id": transfer.mtn_reference_id,
         "amount": format_amount(transfer.amount, transfer.currency),
         "currency": transfer.currency,
         "external_id": str(transfer.id),
-        "payer_message": transfer.description,
-        "payee_note": transfer.description,
+        "payer_message": message,
+        "payee_note": message,
         "callback_url": callback_url_for(transfer),
         "retry": retry,
     }
+    if isinstance(transfer, Refund):
+        # MTN pays back whoever paid the request-to-pay it names (reference section 5).
+        return client.refund(reference_id_to_refund=transfer.payment.mtn_reference_id, **common)
     if transfer.kind == "payment":
         return client.request_to_pay(payer_msisdn=transfer.party, **common)
     return client.transfer(payee_msisdn=transfer.party, **common)
