@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from gateway.idempotency import idempotency_keys_purge
 from gateway.logging import log_context
-from payments.models import Payment, Payout
+from payments.models import Payment, Payout, Refund
 from payments.services import transfer_poll, transfer_submit
 from payments.states import Submission
 from webhooks.delivery import delivery_attempt
@@ -53,8 +53,8 @@ def claim_due(model: type[models.Model], *, now: Any, limit: int = BATCH_SIZE) -
 
 
 def _payment_id_of(row: Any) -> Any:
-    """The payment or payout a piece of work concerns, for the log lines it writes."""
-    if isinstance(row, Payment | Payout):
+    """The payment, payout or refund a piece of work concerns, for the log lines it writes."""
+    if isinstance(row, Payment | Payout | Refund):
         return row.pk
     return getattr(row, "object_id", None)
 
@@ -80,6 +80,7 @@ class Worker:
         jobs: Iterable[tuple[str, type[models.Model], Callable[[Any], str]]] = (
             ("payment", Payment, _work_transfer),
             ("payout", Payout, _work_transfer),
+            ("refund", Refund, _work_transfer),
             ("callback", MtnCallback, self._confirm_callback),
             ("webhook", MerchantDelivery, self._deliver),
         )

@@ -1,4 +1,4 @@
-"""Reads for payments and payouts, always scoped to a tenant.
+"""Reads for payments, payouts and refunds, always scoped to a tenant.
 
 Another tenant's object is simply not found: there is no way to fetch a tenant-owned row
 without naming the tenant.
@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 from gateway.errors import NotFound, ValidationFailed
 from gateway.models import AuditEvent
 from gateway.sql import ModelColumns, fetch_rows
-from payments.models import MoneyTransfer
+from payments.models import MoneyTransfer, Refund
 from payments.states import Status
 
 DEFAULT_PAGE_SIZE = 50
@@ -193,3 +193,59 @@ def transfer_events(*, transfer: MoneyTransfer) -> list[AuditEvent]:
             "created_at", "id"
         )
     )
+
+
+REFUND_LIST_PARAMETERS = frozenset({"payment", "status", "limit", "cursor"})
+
+
+@dataclass(frozen=True)
+class RefundFilters:
+    payment: uuid.UUID | None = None
+    status: str | None = None
+    limit: int = DEFAULT_PAGE_SIZE
+    cursor: tuple[datetime, uuid.UUID] | None = None
+
+
+def parse_refund_filters(params: Any) -> RefundFilters:
+    """Read ``GET /refunds``' query parameters; a malformed or unknown one is a 400."""
+    errors: dict[str, list[str]] = {
+        str(name)[:64]: ["Unknown query parameter."]
+        for name in sorted(set(params) - REFUND_LIST_PARAMETERS)
+    }
+    payment = None
+    raw_payment = params.get("payment")
+    if raw_payment is not None:
+        try:
+            payment = uuid.UUID(raw_payment)
+        except ValueError:
+            errors["payment"] = ["Must be a payment id."]
+    # status, limit and cursor follow the payments list's rules.
+    shared = {name: params[name] for name in ("status", "limit", "cursor") if name in params}
+    common = ListFilters()
+    try:
+        common = parse_list_filters(shared)
+    except ValidationFailed as exc:
+        errors.update(exc.fields or {})
+    if errors:
+        raise ValidationFailed("A query parameter is not valid.", fields=errors)
+    return RefundFilters(
+        payment=payment, status=common.status, limit=common.limit, cursor=common.cursor
+    )
+
+
+def refund_list(*, tenant: Any, filters: RefundFilters) -> Page:
+    """The tenant's refunds, newest first, keyset-paginated like payments."""
+    queryset: QuerySet[Refund] = Refund.objects.filter(tenant=tenant)
+    if filters.payment is not None:
+        queryset = queryset.filter(payment_id=filters.payment)
+    if filters.status:
+        queryset = queryset.filter(status=filters.status)
+    if filters.cursor:
+        created_at, last_id = filters.cursor
+        queryset = queryset.filter(
+            Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=last_id)
+        )
+    rows = list(queryset.order_by("-created_at", "-pk")[: filters.limit + 1])
+    has_more = len(rows) > filters.limit
+    rows = rows[: filters.limit]
+    return Page(results=rows, next_cursor=encode_cursor(rows[-1]) if has_more and rows else None)

@@ -22,7 +22,7 @@ from gateway import metrics
 from gateway.parsers import loads_strict
 from mtn.client import MtnClient, TransactionStatus, parse_transaction_status
 from mtn.errors import MtnError
-from payments.models import MoneyTransfer, Payment, Payout
+from payments.models import TRANSFER_MODELS, MoneyTransfer
 from payments.schedule import backoff_delay
 from payments.services import (
     Applied,
@@ -62,10 +62,10 @@ _APPLY_OUTCOMES = {
 
 
 def transfer_by_token(token: str) -> MoneyTransfer | None:
-    """The payment or payout whose callback URL carries ``token``, or None."""
+    """The payment, payout or refund whose callback URL carries ``token``, or None."""
     if not token or len(token) > 64 or "\x00" in token:
         return None
-    for model in (Payment, Payout):
+    for model in TRANSFER_MODELS.values():
         found = model.objects.select_related("tenant").filter(callback_token=token).first()
         if found is not None:
             return found
@@ -73,12 +73,12 @@ def transfer_by_token(token: str) -> MoneyTransfer | None:
 
 
 def transfer_by_external_id(external_id: Any) -> MoneyTransfer | None:
-    """The payment or payout whose id MTN echoes as ``externalId``, or None."""
+    """The payment, payout or refund whose id MTN echoes as ``externalId``, or None."""
     try:
         transfer_id = uuid.UUID(str(external_id))
     except ValueError:
         return None
-    for model in (Payment, Payout):
+    for model in TRANSFER_MODELS.values():
         found = model.objects.select_related("tenant").filter(pk=transfer_id).first()
         if found is not None:
             return found
@@ -134,7 +134,7 @@ def _settled_without_work(
 ) -> tuple[str, str] | None:
     """The outcome of a callback that needs neither MTN nor a write to the payment, if so."""
     if transfer is None:
-        return Outcome.UNMATCHED, "No payment or payout has this externalId."
+        return Outcome.UNMATCHED, "No payment, payout or refund has this externalId."
     if reported is None:
         return Outcome.NOT_FINAL, "The body is not a JSON object."
     if is_final(transfer.status):
@@ -212,7 +212,7 @@ def callback_confirm_deferred(*, callback: MtnCallback) -> MtnCallback:
     """The worker's retry of a deferred callback (longer MTN timeouts than in a request)."""
     transfer = None
     if callback.object_id is not None:
-        model = Payment if callback.object_type == Payment.kind else Payout
+        model = TRANSFER_MODELS[callback.object_type]
         transfer = model.objects.select_related("tenant").filter(pk=callback.object_id).first()
     try:
         body = loads_strict(callback.raw_body.encode("utf-8"))

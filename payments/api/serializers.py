@@ -1,4 +1,5 @@
-"""Request validation for creating payments and payouts, and response shapes for OpenAPI.
+"""Request validation for creating payments, payouts and refunds, and response shapes for
+OpenAPI.
 
 Validation is strict on types: a JSON number is never silently turned into a string (or
 the reverse), unknown fields are refused, and nothing that would make the database choke
@@ -225,6 +226,9 @@ class TransferSerializer(serializers.Serializer):
 
 class PaymentSerializer(TransferSerializer):
     payer = serializers.CharField()
+    amount_refunded = serializers.CharField(
+        help_text="The sum of its SUCCESSFUL refunds, with the currency's decimals."
+    )
 
 
 class PayoutSerializer(TransferSerializer):
@@ -262,3 +266,57 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
+
+
+class RefundCreateSerializer(serializers.Serializer):
+    """``{"amount"?, "reason"?}``; the amount follows the money rules of the payment's
+    currency, given as ``context["currency"]``. Unknown fields are refused."""
+
+    amount = AmountField(
+        required=False,
+        allow_null=True,
+        help_text="Defaults to all that is left to refund of the payment.",
+    )
+    reason = StrictCharField(
+        required=False, allow_null=True, max_length=160, help_text="Why the payment is refunded."
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        errors = {str(name)[:64]: ["Unknown field."] for name in unknown}
+        try:
+            validated = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if isinstance(exc.detail, dict):
+                errors = {**exc.detail, **errors}
+            raise serializers.ValidationError(errors or exc.detail) from exc
+        if errors:
+            raise serializers.ValidationError(errors)
+        return validated
+
+    def validate_amount(self, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return parse_amount(value, self.context["currency"])
+        except MoneyError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+
+class RefundSerializer(serializers.Serializer):
+    """The response shape (documentation only; responses are built in representation.py)."""
+
+    id = serializers.UUIDField()
+    payment = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=Status.choices)
+    amount = serializers.CharField(help_text="With exactly the currency's number of decimals.")
+    currency = serializers.CharField()
+    reason = serializers.CharField(allow_null=True)
+    failure_reason = FailureReasonSerializer(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class RefundListSerializer(serializers.Serializer):
+    results = RefundSerializer(many=True)
+    next = serializers.URLField(allow_null=True)

@@ -1,4 +1,4 @@
-"""The merchant API for payments and payouts. Thin: parse, call one service, serialize."""
+"""The merchant API for payments, payouts and refunds. Thin: parse, call one service, serialize."""
 
 from __future__ import annotations
 
@@ -20,7 +20,14 @@ from gateway.idempotency import (
     run_idempotent,
 )
 from gateway.models import IdempotencyKey
-from gateway.openapi import COMMON_ERRORS, CREATE_ERRORS, IDEMPOTENCY_KEY, NOT_FOUND, REQUEST_ID
+from gateway.openapi import (
+    COMMON_ERRORS,
+    CREATE_ERRORS,
+    IDEMPOTENCY_KEY,
+    NOT_FOUND,
+    REQUEST_ID,
+    error,
+)
 from payments import selectors, services
 from payments.api.serializers import (
     EventListSerializer,
@@ -30,8 +37,11 @@ from payments.api.serializers import (
     PayoutCreateSerializer,
     PayoutListSerializer,
     PayoutSerializer,
+    RefundCreateSerializer,
+    RefundListSerializer,
+    RefundSerializer,
 )
-from payments.models import MoneyTransfer, Payment, Payout
+from payments.models import MoneyTransfer, Payment, Payout, Refund
 from payments.representation import event_representation, transfer_representation
 from payments.states import Status
 
@@ -123,7 +133,9 @@ class TransferEventsView(TransferViewMixin, APIView):
         return Response({"results": [event_representation(e) for e in events]})
 
 
-def _documented(kind: str, create_serializer: type, item: type, listing: type) -> dict[str, Any]:
+def _documented(
+    kind: str, create_serializer: type, item: type, listing: type, create_errors: dict
+) -> dict[str, Any]:
     tag = [f"{kind.capitalize()}s"]
     return {
         "collection": {
@@ -133,7 +145,7 @@ def _documented(kind: str, create_serializer: type, item: type, listing: type) -
                 summary=f"Create a {kind}",
                 request=create_serializer,
                 parameters=[IDEMPOTENCY_KEY, REQUEST_ID],
-                responses={201: item, **CREATE_ERRORS},
+                responses={201: item, **create_errors},
             ),
             "get": extend_schema(
                 operation_id=f"{kind}s_list",
@@ -174,9 +186,22 @@ def _view(base: type[APIView], model: type[MoneyTransfer], create: type, docs: d
 
 
 _payment_docs = _documented(
-    "payment", PaymentCreateSerializer, PaymentSerializer, PaymentListSerializer
+    "payment", PaymentCreateSerializer, PaymentSerializer, PaymentListSerializer, CREATE_ERRORS
 )
-_payout_docs = _documented("payout", PayoutCreateSerializer, PayoutSerializer, PayoutListSerializer)
+_payout_docs = _documented(
+    "payout",
+    PayoutCreateSerializer,
+    PayoutSerializer,
+    PayoutListSerializer,
+    {
+        **CREATE_ERRORS,
+        422: error(
+            "`insufficient_funds`: the tenant's available balance is smaller than the amount "
+            "(nothing is created; stored under the Idempotency-Key), or "
+            "`idempotency_key_reused`."
+        ),
+    },
+)
 
 PaymentCollectionView = _view(
     TransferCollectionView, Payment, PaymentCreateSerializer, _payment_docs["collection"]
@@ -192,3 +217,116 @@ PayoutCollectionView = _view(
 )
 PayoutDetailView = _view(TransferDetailView, Payout, PayoutCreateSerializer, _payout_docs["detail"])
 PayoutEventsView = _view(TransferEventsView, Payout, PayoutCreateSerializer, _payout_docs["events"])
+
+
+# --- refunds -------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="refunds_create",
+        tags=["Refunds"],
+        summary="Refund a payment, wholly or in part",
+        request=RefundCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY, REQUEST_ID],
+        responses={
+            201: RefundSerializer,
+            **CREATE_ERRORS,
+            **NOT_FOUND,
+            422: error(
+                "`payment_not_refundable` (the payment is not SUCCESSFUL), "
+                "`refund_exceeds_payment` (more than is left to refund), `insufficient_funds` "
+                "(the tenant's available balance is smaller), all stored under the "
+                "Idempotency-Key; or `idempotency_key_reused`."
+            ),
+        },
+    )
+)
+class PaymentRefundsView(APIView):
+    def post(self, request: Request, transfer_id: str) -> Response:
+        tenant = request.user.tenant
+        payment = selectors.transfer_get(model=Payment, tenant=tenant, transfer_id=transfer_id)
+        key = read_idempotency_key(request.headers)
+        data = request.data
+        fingerprint = request_fingerprint(method=request.method, path=request.path, data=data)
+
+        def prepare() -> dict[str, Any]:
+            serializer = RefundCreateSerializer(data=data, context={"currency": payment.currency})
+            serializer.is_valid(raise_exception=True)
+            return serializer.validated_data
+
+        def execute(validated: dict[str, Any], claim: Claim) -> Executed:
+            return services.refund_create_and_submit(
+                payment=payment,
+                actor=request.user.actor,
+                validated=validated,
+                idempotency_claim=claim,
+            )
+
+        def recover(claim: IdempotencyKey) -> Executed | None:
+            refund = Refund.objects.filter(tenant=tenant, pk=claim.resource_id).first()
+            return Executed(201, transfer_representation(refund)) if refund else None
+
+        return run_idempotent(
+            tenant=tenant,
+            key=key,
+            fingerprint=fingerprint,
+            prepare=prepare,
+            execute=execute,
+            recover=recover,
+        )
+
+
+REFUND_LIST_PARAMETERS = [
+    OpenApiParameter("payment", OpenApiTypes.UUID, description="Only this payment's refunds."),
+    OpenApiParameter("status", OpenApiTypes.STR, enum=Status.values),
+    *LIST_PARAMETERS[-3:],  # limit, cursor, X-Request-ID
+]
+
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="refunds_list",
+        tags=["Refunds"],
+        summary="List refunds, newest first",
+        parameters=REFUND_LIST_PARAMETERS,
+        responses={200: RefundListSerializer, **COMMON_ERRORS},
+    )
+)
+class RefundCollectionView(APIView):
+    def get(self, request: Request) -> Response:
+        filters = selectors.parse_refund_filters(request.query_params)
+        page = selectors.refund_list(tenant=request.user.tenant, filters=filters)
+        next_url = None
+        if page.next_cursor:
+            params = QueryDict(mutable=True)
+            params.update(request.query_params)
+            params["cursor"] = page.next_cursor
+            next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+        return Response(
+            {"results": [transfer_representation(r) for r in page.results], "next": next_url}
+        )
+
+
+_refund_docs = {
+    "detail": {
+        "get": extend_schema(
+            operation_id="refunds_retrieve",
+            tags=["Refunds"],
+            summary="Retrieve a refund",
+            parameters=[REQUEST_ID],
+            responses={200: RefundSerializer, **COMMON_ERRORS, **NOT_FOUND},
+        )
+    },
+    "events": {
+        "get": extend_schema(
+            operation_id="refunds_events",
+            tags=["Refunds"],
+            summary="A refund's audit trail, oldest first",
+            parameters=[REQUEST_ID],
+            responses={200: EventListSerializer, **COMMON_ERRORS, **NOT_FOUND},
+        )
+    },
+}
+RefundDetailView = _view(TransferDetailView, Refund, RefundCreateSerializer, _refund_docs["detail"])
+RefundEventsView = _view(TransferEventsView, Refund, RefundCreateSerializer, _refund_docs["events"])

@@ -1,10 +1,12 @@
 """Writes for payments, payouts and refunds, by a transfer's life.
 
-- ``create``: stored ``PENDING`` with its MTN reference, before anything is sent to MTN;
+- ``create``: stored ``PENDING`` with its MTN reference, before anything is sent to MTN
+  (a refund after checking what is left of its payment);
 - ``submit``: sent to MTN exactly once under that one reference, so a retry never pays twice;
 - ``settle``: polled, MTN's word applied, and ``transfer_transition``, the one status writer.
 
-``common`` holds what they share (the MTN client, the row lock). Callers import from this
+``funds`` holds the money rules (the ledger postings each step makes), ``common`` what the
+stages share (the MTN client, the row lock). Callers import from this
 package: ``from payments import services`` or ``from payments.services import ...``.
 """
 
@@ -15,7 +17,13 @@ from payments.services.common import (
     lock_transfer,
     mtn_client,
 )
-from payments.services.create import transfer_create, transfer_create_and_submit
+from payments.services.create import (
+    refund_create,
+    refund_create_and_submit,
+    transfer_create,
+    transfer_create_and_submit,
+)
+from payments.services.funds import funds_on_final, funds_reserve, uses_platform_money
 from payments.services.settle import (
     Applied,
     ApplyResult,
@@ -36,9 +44,13 @@ __all__ = [
     "Transition",
     "_client_local",
     "callback_url_for",
+    "funds_on_final",
+    "funds_reserve",
     "in_request_lease",
     "lock_transfer",
     "mtn_client",
+    "refund_create",
+    "refund_create_and_submit",
     "transfer_apply_mtn_status",
     "transfer_create",
     "transfer_create_and_submit",
@@ -49,4 +61,5 @@ __all__ = [
     "transfer_recheck",
     "transfer_submit",
     "transfer_transition",
+    "uses_platform_money",
 ]

@@ -28,10 +28,11 @@ from gateway.idempotency import (
 )
 from gateway.sql import insert_together, is_unique_violation
 from payments.errors import PaymentNotRefundable, RefundExceedsPayment
-from payments.models import MoneyTransfer, Payment, Refund
+from payments.models import MoneyTransfer, Payment, Payout, Refund
 from payments.money import format_amount
 from payments.representation import transfer_representation
 from payments.services.common import in_request_lease
+from payments.services.funds import funds_reserve
 from payments.services.submit import transfer_submit
 from payments.states import Status
 
@@ -53,7 +54,9 @@ def transfer_create(
 ) -> MoneyTransfer:
     """Store a new ``PENDING`` payment or payout, queued for submission, in one transaction.
 
-    The idempotency claim is linked to it in the same transaction.
+    The idempotency claim is linked to it in the same transaction. A payout reserves its
+    amount there too; ``InsufficientFunds`` when the tenant's available balance is short,
+    and then nothing is written.
     """
     transfer = model(
         tenant=tenant,
@@ -65,7 +68,10 @@ def transfer_create(
         next_attempt_at=timezone.now() + in_request_lease(),
         **{model.party_field: party},
     )
-    _store_new(transfer=transfer, actor=actor, idempotency_claim=idempotency_claim)
+    # A payout sets its amount aside in the transaction that inserts it (InsufficientFunds
+    # refuses it, writing nothing); a payment has nothing to decide before it is stored.
+    reserve = (lambda: funds_reserve(transfer=transfer)) if model is Payout else None
+    _store_new(transfer=transfer, actor=actor, idempotency_claim=idempotency_claim, decide=reserve)
     return transfer
 
 
@@ -83,7 +89,9 @@ def refund_create(
     are decided one after the other: only a ``SUCCESSFUL`` payment is refunded
     (``PaymentNotRefundable``), and its ``PENDING`` and ``SUCCESSFUL`` refunds never add up
     to more than its amount (``RefundExceedsPayment``). ``amount`` None refunds all that is
-    left. On a refusal nothing is written (the caller stores the 422 under its key).
+    left. The amount is reserved from the tenant's balance like a payout's
+    (``InsufficientFunds``). On a refusal nothing is written (the API stores the 422 under
+    the request's key).
     """
     refund = Refund(
         tenant=payment.tenant,
@@ -114,6 +122,7 @@ def refund_create(
                 f"At most {format_amount(max(left, Decimal(0)), payment.currency)} "
                 f"{payment.currency} is left to refund of this payment."
             )
+        funds_reserve(transfer=refund)
 
     _store_new(
         transfer=refund,

@@ -26,6 +26,7 @@ from payments.money import same_amount
 from payments.representation import transfer_representation
 from payments.schedule import backoff_delay
 from payments.services.common import describe_mtn_error, lock_transfer, mtn_client
+from payments.services.funds import funds_on_final
 from payments.states import Status, Submission, can_transition, is_final
 from webhooks.outbox import outbox_enqueue
 
@@ -230,12 +231,12 @@ def transfer_transition(
     financial_transaction_id: str = "",
     data: dict[str, Any] | None = None,
 ) -> Transition:
-    """Move a payment or payout to ``target``: the only code that writes ``status``.
+    """Move a payment, payout or refund to ``target``: the only code that writes ``status``.
 
     Locks the row; a repeat of the current status is a no-op; a transition the state table
     forbids raises ``InvalidTransition`` and changes nothing. On reaching a final state it
-    records the audit event and writes the merchant webhook into the outbox in the same
-    transaction.
+    posts what that means for the money (``funds_on_final``), records the audit event and
+    writes the merchant webhook into the outbox, all in the same transaction.
     """
     with transaction.atomic():
         locked = lock_transfer(transfer)
@@ -290,6 +291,7 @@ def transfer_transition(
             },
         )
         if is_final(target):
+            funds_on_final(transfer=locked)
             outbox_enqueue(
                 tenant=locked.tenant,
                 event_type=event_name,
