@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pytest
 import responses
@@ -12,6 +13,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from gateway.audit import Actor
+from ledger.services import ledger_adjust
 from payments import services
 from tenants.services import tenant_create
 
@@ -62,6 +64,30 @@ def other_tenant(bob):
 @pytest.fixture
 def api_client(alice) -> APIClient:
     return alice.client
+
+
+# Enough for any payout or refund the tests make (the largest amount a payment may have).
+TEST_FUNDING = Decimal("1000000000")
+
+
+def fund_tenant(tenant, currency: str = "UGX", amount: Decimal | str = TEST_FUNDING) -> None:
+    """Credit a tenant's available balance, as an operator's pre-funding would."""
+    ledger_adjust(
+        tenant_id=tenant.pk,
+        currency=currency,
+        amount=Decimal(amount),
+        reason="test funding",
+        actor=Actor.system(),
+    )
+
+
+@pytest.fixture
+def funded(alice, bob) -> None:
+    """Alice and Bob hold enough in the tests' currencies to pay out and refund: payouts
+    and refunds reserve their amount from the tenant's balance and are refused without."""
+    for credentials in (alice, bob):
+        for currency in ("UGX", "EUR"):
+            fund_tenant(credentials.tenant, currency)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from decimal import Decimal
 from typing import ClassVar
 
 from django.db import models
@@ -104,7 +105,7 @@ class Payment(MerchantTransfer):
     payer = models.CharField(max_length=15)
     # The sum of its SUCCESSFUL refunds, kept by the refunds' status writer in the transaction
     # that makes one SUCCESSFUL, so that showing a payment never sums its refunds.
-    amount_refunded = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    amount_refunded = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal(0))
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -20,6 +20,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from conftest import fund_tenant
 from gateway.audit import Actor
 from mtn.sandbox import SandboxConfig, SandboxHandle, start_sandbox
 from tenants.services import tenant_create
@@ -125,6 +126,7 @@ def shop(db, merchant: MerchantEndpoint) -> Shop:
     )
     client = APIClient()
     client.credentials(HTTP_X_API_KEY=issued.raw_key, HTTP_X_TENANT_ID="shop")
+    fund_tenant(tenant, "EUR", "100000")  # pre-funded, so that its payouts can reserve
     return Shop(tenant=tenant, client=client)
 
 

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
+from conftest import fund_tenant
 from gateway.audit import Actor
 from gateway.models import AuditEvent
 from payments import services
@@ -38,6 +39,8 @@ def http() -> Client:
 def submitted(tenant: Any, *, kind: str = "payment", amount: str = "1000", currency="UGX"):
     """A payment (or payout) that MTN accepted and that waits for its final status."""
     model = Payment if kind == "payment" else Payout
+    if model is Payout:
+        fund_tenant(tenant, currency, amount)  # a payout reserves its amount from the balance
     transfer = services.transfer_create(
         model=model,
         tenant=tenant,

@@ -16,6 +16,7 @@ import responses
 from django.core.management import call_command
 from django.utils import timezone
 
+from conftest import fund_tenant
 from gateway.audit import Actor
 from gateway.worker import LEASE, Worker, claim_due
 from payments import services
@@ -30,6 +31,8 @@ TRANSFER = f"{BASE}/disbursement/v1_0/transfer"
 
 
 def create(tenant, model=Payment, amount="1000"):
+    if model is Payout:
+        fund_tenant(tenant, "UGX", amount)  # a payout reserves its amount from the balance
     return transfer_create(
         model=model,
         tenant=tenant,

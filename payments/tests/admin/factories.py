@@ -11,6 +11,7 @@ import responses
 from django.test import override_settings
 from django.utils import timezone
 
+from conftest import fund_tenant
 from gateway.audit import Actor
 from payments.models import MoneyTransfer, Payment, Payout
 from payments.services import transfer_create, transfer_transition
@@ -39,6 +40,8 @@ def make_transfer(
     reference: str | None = "order-1001",
     metadata: dict[str, Any] | None = None,
 ) -> MoneyTransfer:
+    if model is Payout:
+        fund_tenant(tenant, currency, amount)  # a payout reserves its amount from the balance
     return transfer_create(
         model=model,
         tenant=tenant,

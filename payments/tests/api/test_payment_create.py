@@ -42,6 +42,7 @@ PAYMENT_FIELDS = {
     "description",
     "metadata",
     "failure_reason",
+    "amount_refunded",
     "created_at",
     "updated_at",
 }
@@ -79,6 +80,7 @@ def test_create_answers_201_with_the_payment(alice, mtn_http):
     assert payment["description"] == "Order 42"
     assert payment["metadata"] == {"order": 42}
     assert payment["failure_reason"] is None
+    assert payment["amount_refunded"] == "0"
     assert parse_iso(payment["created_at"]) <= parse_iso(payment["updated_at"])
     assert response.has_header("Idempotent-Replayed") is False
 

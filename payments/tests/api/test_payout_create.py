@@ -24,7 +24,8 @@ from payments.tests.helpers import (
     post_json,
 )
 
-pytestmark = pytest.mark.django_db
+# Payouts reserve their amount from the tenant's balance: Alice and Bob are funded.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("funded")]
 
 PAYOUT_FIELDS = {
     "id",

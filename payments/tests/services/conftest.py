@@ -9,6 +9,7 @@ from typing import Any
 import responses
 from django.utils import timezone
 
+from conftest import fund_tenant
 from gateway.audit import Actor
 from payments import services
 from payments.models import MoneyTransfer, Payment, Payout
@@ -21,6 +22,8 @@ TRANSFER = f"{MTN_BASE}/disbursement/v1_0/transfer"
 
 def queued(tenant: Any, *, kind: str = "payment", amount: str = "1000", currency: str = "UGX"):
     model = Payment if kind == "payment" else Payout
+    if model is Payout:
+        fund_tenant(tenant, currency, amount)  # a payout reserves its amount from the balance
     return services.transfer_create(
         model=model,
         tenant=tenant,
