@@ -107,6 +107,7 @@ def mtn_http(settings) -> Iterator[responses.RequestsMock]:
             )
         mock.post(f"{base}/collection/v1_0/requesttopay", status=202)
         mock.post(f"{base}/disbursement/v1_0/transfer", status=202)
+        mock.post(f"{base}/disbursement/v1_0/refund", status=202)
         yield mock
 
 
