@@ -173,10 +173,6 @@ class LedgerTransaction(AppendOnlyModel):
                 fields=["source_object", "source_id", "type"],
                 name="ledger_transaction_unique_source",
             ),
-            models.CheckConstraint(
-                condition=Q(net=models.F("amount") - models.F("fee")),
-                name="ledger_transaction_net_is_amount_less_fee",
-            ),
         ]
         indexes = [
             models.Index(

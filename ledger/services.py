@@ -26,12 +26,14 @@ from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Round
 from django.utils import timezone
 
 from gateway.audit import Actor, audit_event
 from gateway.currencies import CURRENCY_DECIMALS
 from ledger.errors import InsufficientFunds, LedgerInvariantError
 from ledger.models import (
+    AMOUNT_DECIMALS,
     NON_NEGATIVE_KINDS,
     TENANT_KINDS,
     AccountKind,
@@ -322,7 +324,11 @@ def _apply(*, account_id: int, leg: _Leg, currency: str) -> None:
     if leg.amount < 0 and leg.kind in NON_NEGATIVE_KINDS:
         rows = rows.filter(balance__gte=-leg.amount)
     changed = rows.update(
-        balance=F("balance") + leg.amount, version=F("version") + 1, updated_at=timezone.now()
+        # ROUND: SQLite does decimal arithmetic in floats; rounding to the stored places keeps
+        # a balance exact (0.3 - 0.1 - 0.2 is 0, not -2.8e-17). A no-op on PostgreSQL.
+        balance=Round(F("balance") + leg.amount, AMOUNT_DECIMALS),
+        version=F("version") + 1,
+        updated_at=timezone.now(),
     )
     if changed:
         return

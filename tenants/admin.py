@@ -35,7 +35,7 @@ from tenants.services import (
 # spill over into the session table, which would store them: so few tenants per action.
 MAX_TENANTS_PER_SECRET_ACTION = 5
 
-EDITABLE_FIELDS = ("name", "is_active", "webhook_url", "rate_limit")
+EDITABLE_FIELDS = ("name", "is_active", "webhook_url", "rate_limit", "collection_fee_percent")
 
 _SHOWN_ONCE = "Copy it now: it is shown only this once and cannot be recovered."
 
@@ -48,7 +48,7 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
     search_fields = ("slug", "name")
     actions = ("issue_api_key", "rotate_webhook_secret")
     object_actions = ("issue_api_key", "rotate_webhook_secret")
-    add_fields = ("slug", "name", "webhook_url", "rate_limit")
+    add_fields = ("slug", "name", "webhook_url", "rate_limit", "collection_fee_percent")
     # A webhook URL typed without a scheme is meant as https (Django 6's default too).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     change_fields = (
@@ -57,6 +57,7 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
         "is_active",
         "webhook_url",
         "rate_limit",
+        "collection_fee_percent",
         "id",
         "webhook_secret_status",
         "api_keys_display",
@@ -126,6 +127,7 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 name=obj.name,
                 webhook_url=obj.webhook_url,
                 rate_limit=obj.rate_limit,
+                collection_fee_percent=obj.collection_fee_percent,
                 actor=staff_actor(request),
             )
         except TenantError as exc:
@@ -148,13 +150,26 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
             messages.WARNING,
         )
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "collection_fee_percent" and field is not None:
+            # A form posted without it (an older page, a script) keeps the current fee: the
+            # model form leaves an omitted field with a default as it is.
+            field.required = False
+        return field
+
     def _update(self, request: HttpRequest, obj: Tenant, form: Any) -> None:
-        changed = [name for name in form.changed_data if name in EDITABLE_FIELDS]
+        # `obj` holds the form's values; a field counts as changed only if its value did.
+        changed = [
+            name
+            for name in form.changed_data
+            if name in EDITABLE_FIELDS and getattr(obj, name) != form.initial.get(name)
+        ]
         if not changed:
             return
         tenant_update(
             tenant=obj,
-            changes={name: form.cleaned_data.get(name) for name in changed},
+            changes={name: getattr(obj, name) for name in changed},
             previous={name: form.initial.get(name) for name in changed},
             actor=staff_actor(request),
         )
