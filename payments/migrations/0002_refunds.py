@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('payments', '0001_initial'),
-        ('tenants', '0002_tmp_fee_local'),
+        ('tenants', '0001_initial'),
     ]
 
     operations = [
