@@ -19,7 +19,7 @@ from conftest import fund_tenant
 from gateway.audit import Actor
 from gateway.models import AuditEvent
 from payments import services
-from payments.models import MoneyTransfer, Payment, Payout
+from payments.models import MoneyTransfer, Payment, Payout, Refund
 from payments.states import Submission
 from webhooks.models import DeliveryAttempt, MerchantDelivery, MtnCallback
 from webhooks.signing import inbound_signature
@@ -68,6 +68,25 @@ def payout(tenant) -> Payout:
     return submitted(tenant, kind="payout")
 
 
+@pytest.fixture
+def refund(tenant) -> Refund:
+    """A refund of a SUCCESSFUL payment, submitted to MTN and waiting for its final status."""
+    paid = submitted(tenant)
+    services.transfer_transition(transfer=paid, target="SUCCESSFUL", actor=Actor.mtn())
+    created = services.refund_create(
+        payment=Payment.objects.select_related("tenant").get(pk=paid.pk),
+        actor=Actor.system(),
+        amount=Decimal("400"),
+        reason="damaged",
+    )
+    Refund.objects.filter(pk=created.pk).update(
+        submission=Submission.SUBMITTED,
+        submitted_at=timezone.now(),
+        next_attempt_at=timezone.now() + timedelta(seconds=60),
+    )
+    return Refund.objects.select_related("tenant").get(pk=created.pk)
+
+
 def mtn_body(transfer: MoneyTransfer, status: str = "SUCCESSFUL", **overrides: Any) -> dict:
     """The JSON MTN sends (status endpoint and callbacks share it): no reference id."""
     party_key = "payer" if transfer.kind == "payment" else "payee"
@@ -90,11 +109,11 @@ def mtn_body(transfer: MoneyTransfer, status: str = "SUCCESSFUL", **overrides: A
 
 
 def status_url(transfer: MoneyTransfer) -> str:
-    path = (
-        "collection/v1_0/requesttopay"
-        if transfer.kind == "payment"
-        else ("disbursement/v1_0/transfer")
-    )
+    path = {
+        "payment": "collection/v1_0/requesttopay",
+        "payout": "disbursement/v1_0/transfer",
+        "refund": "disbursement/v1_0/refund",
+    }[transfer.kind]
     return f"{MTN_BASE}/{path}/{transfer.mtn_reference_id}"
 
 

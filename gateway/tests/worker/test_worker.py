@@ -28,6 +28,7 @@ from webhooks.models import MerchantDelivery
 BASE = "https://mtn.test"
 REQUESTTOPAY = f"{BASE}/collection/v1_0/requesttopay"
 TRANSFER = f"{BASE}/disbursement/v1_0/transfer"
+REFUND = f"{BASE}/disbursement/v1_0/refund"
 
 
 def create(tenant, model=Payment, amount="1000"):
@@ -163,6 +164,29 @@ def test_worker_submits_payouts_through_transfer(tenant, mtn):
     assert posts(mtn, TRANSFER) == 1
     assert posts(mtn, REQUESTTOPAY) == 0
     assert Payout.objects.get(pk=payout.pk).submission == Submission.SUBMITTED
+
+
+def test_worker_submits_refunds_and_polls_them_to_their_final_state(tenant, mtn):
+    payment = create(tenant)
+    services.transfer_transition(transfer=payment, target="SUCCESSFUL", actor=Actor.mtn())
+    refund = services.refund_create(
+        payment=Payment.objects.select_related("tenant").get(pk=payment.pk), actor=Actor.system()
+    )
+    due(refund)
+
+    assert Worker().run_once()["refund.submitted"] == 1
+    assert posts(mtn, REFUND) == 1
+    mtn.get(f"{REFUND}/{refund.mtn_reference_id}", json=status_body(refund, "SUCCESSFUL"))
+    due(refund)
+    assert Worker().run_once()["refund.polled"] == 1
+
+    refund.refresh_from_db()
+    assert refund.status == "SUCCESSFUL"
+    assert refund.next_attempt_at is None
+    assert Payment.objects.get(pk=payment.pk).amount_refunded == Decimal("1000")
+    assert MerchantDelivery.objects.filter(object_id=refund.pk).get().event_type == (
+        "refund.succeeded"
+    )
 
 
 def test_permanent_rejection_by_the_worker_fails_the_payment(tenant, mtn):
