@@ -15,7 +15,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from conftest import fund_tenant
+from gateway.audit import Actor
 from payments.models import Payment
+from payments.services import transfer_transition
 from payments.states import Status
 
 pytestmark = pytest.mark.django_db
@@ -115,4 +118,89 @@ def test_a_repeated_signed_callback_is_answered_with_a_fixed_budget(alice, mtn_h
     )
 
     # Find the payment by externalId, store the callback with its outcome: one write.
+    assert len(sqls) == 2, sqls
+
+
+# --- payouts and refunds: their money rules cost a fixed number of statements -------------------
+
+
+def payout(client, key: str):
+    body = {"amount": "15.00", "currency": "EUR", "payee": "256772123456"}
+    return client.post("/api/v1/payouts", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+
+
+def paid_payment(client, key: str) -> Payment:
+    payment = Payment.objects.select_related("tenant").get(pk=create(client, key).json()["id"])
+    transfer_transition(transfer=payment, target=Status.SUCCESSFUL, actor=Actor.mtn())
+    return payment
+
+
+def refund(client, payment: Payment, key: str):
+    return client.post(
+        f"/api/v1/payments/{payment.pk}/refunds",
+        {"amount": "1.00"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+
+
+def test_payout_create_adds_one_statement_for_the_reservation(alice, mtn_http):
+    fund_tenant(alice.tenant, "EUR", "1000")
+    payout(alice.client, "warm-up")
+
+    sqls = data_statements(statements(lambda: payout(alice.client, "budget")))
+
+    # A payment's six, plus the reservation: on PostgreSQL one statement (the conditional
+    # debit, the ledger transaction, the credit of reserved and both entries); elsewhere the
+    # ledger's portable path (find the accounts, two updates, three inserts).
+    expected = 7 if connection.vendor == "postgresql" else 13
+    assert len(sqls) == expected, sqls
+    assert sum(sql.startswith("SELECT") for sql in sqls) == (
+        2 if connection.vendor == "postgresql" else 3
+    )
+
+
+def test_refund_create_locks_the_payment_and_sums_its_refunds(alice, mtn_http):
+    payment = paid_payment(alice.client, "paid")
+
+    sqls = data_statements(statements(lambda: refund(alice.client, payment, "budget")))
+
+    # SELECT key, payment, idempotency key; SELECT payment FOR UPDATE, SUM of its refunds;
+    # the reservation; INSERT key, refund and event; after MTN's answer UPDATE refund,
+    # INSERT event, UPDATE key.
+    expected = 10 if connection.vendor == "postgresql" else 16
+    assert len(sqls) == expected, sqls
+
+
+def test_refund_replay_is_three_reads(alice, mtn_http):
+    payment = paid_payment(alice.client, "paid")
+    refund(alice.client, payment, "again")
+
+    sqls = statements(lambda: refund(alice.client, payment, "again"))
+
+    assert len(sqls) == 3, sqls
+    assert all(sql.startswith("SELECT") for sql in sqls)
+
+
+def test_refund_reads_cost_the_same_as_payments(alice, mtn_http):
+    payment = paid_payment(alice.client, "paid")
+    refund_id = refund(alice.client, payment, "one").json()["id"]
+    one_row = statements(lambda: alice.client.get("/api/v1/refunds?limit=1"))
+    for index in range(3):
+        refund(alice.client, payment, f"more-{index}")
+
+    detail = statements(lambda: alice.client.get(f"/api/v1/refunds/{refund_id}"))
+    events = statements(lambda: alice.client.get(f"/api/v1/refunds/{refund_id}/events"))
+    full_page = statements(lambda: alice.client.get(f"/api/v1/refunds?payment={payment.pk}"))
+
+    assert (len(detail), len(events)) == (2, 3), (detail, events)
+    assert len(one_row) == len(full_page) == 2, full_page
+
+
+def test_a_payment_shows_amount_refunded_without_reading_its_refunds(alice, mtn_http):
+    payment = paid_payment(alice.client, "paid")
+    refund(alice.client, payment, "one")
+
+    sqls = statements(lambda: alice.client.get(f"/api/v1/payments/{payment.pk}"))
+
     assert len(sqls) == 2, sqls
