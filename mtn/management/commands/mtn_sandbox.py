@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from mtn.sandbox.server import Faults, SandboxConfig, start_sandbox
+from mtn.sandbox import Faults, SandboxConfig, start_sandbox
 
 
 class Command(BaseCommand):
