@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from django.conf import settings
@@ -715,7 +716,7 @@ def _ref(reference_id: uuid.UUID | str) -> str:
 
 def _party(msisdn: str) -> str:
     # The number goes into the path: quote everything so it cannot change the path.
-    return requests.utils.quote(str(msisdn), safe="")
+    return quote(str(msisdn), safe="")
 
 
 def _check_product(product: str) -> None:
