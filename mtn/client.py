@@ -183,10 +183,11 @@ def _settings_timeouts() -> dict[str, Any]:
 
 
 class MtnClient:
-    """One client per process is enough; it holds a pooled ``requests.Session``.
+    """A client for one MTN account (``config``); it holds a pooled ``requests.Session``,
+    so use one per thread and account (:func:`client_for`).
 
-    Tokens are cached in Django's cache (shared between processes with Redis), keyed by base
-    URL, product and API user, and minted by one caller at a time.
+    Tokens are cached in Django's cache (shared between processes with Redis), keyed by
+    account, base URL, product and API user, and minted by one caller at a time.
     """
 
     def __init__(
