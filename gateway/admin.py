@@ -39,6 +39,7 @@ admin.site.login = throttled(admin.site.login)  # type: ignore[method-assign]
 OBJECT_ADMIN_URL_NAMES = {
     "payment": "admin:payments_payment_change",
     "payout": "admin:payments_payout_change",
+    "refund": "admin:payments_refund_change",
     "tenant": "admin:tenants_tenant_change",
     "api_key": "admin:tenants_apikey_change",
 }

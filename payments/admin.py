@@ -1,7 +1,8 @@
-"""Support console for payments and payouts: read-only, with their history and a re-check.
+"""Support console for payments, payouts and refunds: read-only, with history and a re-check.
 
 Money records are never edited by hand. A payment's page shows, beside its fields, its
-audit trail, the MTN callbacks received for it and the merchant webhooks sent about it.
+audit trail, the MTN callbacks received for it and the merchant webhooks sent about it; a
+payment's page also lists its refunds, and a refund's links back to its payment.
 "Re-check status with MTN" asks MTN's status endpoint through ``transfer_recheck``, which
 applies a final answer through the state machine and records who asked.
 """
@@ -15,6 +16,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import quote
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from gateway.admin import (
@@ -28,7 +30,7 @@ from gateway.admin import (
 )
 from gateway.models import AuditEvent
 from mtn.errors import MtnError
-from payments.models import MoneyTransfer, Payment, Payout
+from payments.models import MoneyTransfer, Payment, Payout, Refund
 from payments.money import format_amount
 from payments.services import Applied, transfer_recheck
 from webhooks.models import MerchantDelivery, MtnCallback
@@ -47,6 +49,13 @@ class CallbackRow:
 
 
 @dataclass(frozen=True)
+class RefundRow:
+    refund: Refund
+    url: str
+    amount: str
+
+
+@dataclass(frozen=True)
 class DeliveryRow:
     delivery: MerchantDelivery
     url: str
@@ -54,7 +63,8 @@ class DeliveryRow:
 
 
 def transfer_history(transfer: MoneyTransfer) -> dict[str, list[Any]]:
-    """The audit trail, MTN callbacks and merchant deliveries of one transfer: four queries."""
+    """The audit trail, MTN callbacks and merchant deliveries of one transfer (four queries),
+    and a payment's refunds (one more)."""
     kind = transfer.kind
     events = AuditEvent.objects.filter(object_type=kind, object_id=str(transfer.pk)).order_by(
         "created_at", "id"
@@ -67,7 +77,7 @@ def transfer_history(transfer: MoneyTransfer) -> dict[str, list[Any]]:
         .prefetch_related("attempts")
         .order_by("created_at", "id")
     )
-    return {
+    history: dict[str, list[Any]] = {
         "audit_trail": [
             TrailRow(event, pretty_json(event.data) if event.data else "") for event in events
         ],
@@ -86,12 +96,22 @@ def transfer_history(transfer: MoneyTransfer) -> dict[str, list[Any]]:
             for delivery in deliveries
         ],
     }
+    if isinstance(transfer, Payment):
+        history["refunds"] = [
+            RefundRow(
+                refund,
+                reverse("admin:payments_refund_change", args=[quote(refund.pk)]),
+                format_amount(refund.amount, refund.currency),
+            )
+            for refund in Refund.objects.filter(payment_id=transfer.pk).order_by("created_at", "id")
+        ]
+    return history
 
 
 class TransferAdmin(
     ObjectActionsMixin, ReadOnlyAdminMixin, IdentifierSearchMixin, admin.ModelAdmin
 ):
-    """What payments and payouts share; the subclasses name the party field."""
+    """What payments, payouts and refunds share; the subclasses name the party field."""
 
     change_form_template = "admin/payments/transfer_change_form.html"
     list_select_related = ("tenant",)
@@ -102,6 +122,8 @@ class TransferAdmin(
     exact_search_fields = ("mtn_financial_transaction_id",)
     actions = ("recheck_with_mtn",)
     object_actions = ("recheck_with_mtn",)
+    # The fields a kind has beside those every transfer has.
+    own_fields: tuple[str, ...] = ("reference", "description", "metadata_display")
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         party = self.model.party_field
@@ -116,9 +138,7 @@ class TransferAdmin(
                         "needs_review",
                         "amount_display",
                         party,
-                        "reference",
-                        "description",
-                        "metadata_display",
+                        *self.own_fields,
                         "failure_code",
                         "failure_message",
                     )
@@ -268,3 +288,31 @@ class PayoutAdmin(TransferAdmin):
         "A payout id or MTN reference id (whole), an MTN financial transaction id, or part of "
         "a payee number or a merchant reference."
     )
+
+
+@admin.register(Refund)
+class RefundAdmin(TransferAdmin):
+    own_fields = ("payment_link", "reason")
+    list_select_related = ("tenant", "payment")
+    list_display = (
+        "id",
+        "tenant",
+        "status",
+        "amount_display",
+        "payment_link",
+        "payer",
+        "submission",
+        "needs_review",
+        "created_at",
+    )
+    uuid_search_fields = ("id", "mtn_reference_id", "payment_id")
+    partial_search_fields = ("payer", "reason")
+    search_help_text = (
+        "A refund id, its payment's id or an MTN reference id (whole), an MTN financial "
+        "transaction id, or part of a payer number or a reason."
+    )
+
+    @admin.display(description="payment")
+    def payment_link(self, obj: Refund) -> SafeString:
+        url = reverse("admin:payments_payment_change", args=[quote(obj.payment_id)])
+        return format_html('<a href="{}">{}</a>', url, obj.payment_id)
