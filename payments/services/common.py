@@ -58,7 +58,7 @@ def lock_transfer(transfer: MoneyTransfer) -> MoneyTransfer:
     """The transfer's row, freshly read and locked until the caller's transaction ends."""
     return (
         type(transfer)
-        .objects.select_related("tenant")
+        ._default_manager.select_related("tenant")
         .select_for_update(of=("self",))
         .get(pk=transfer.pk)
     )

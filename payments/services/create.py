@@ -28,7 +28,7 @@ from gateway.idempotency import (
 )
 from gateway.sql import insert_together, is_unique_violation
 from payments.errors import PaymentNotRefundable, RefundExceedsPayment
-from payments.models import MoneyTransfer, Payment, Payout, Refund
+from payments.models import MerchantTransfer, MoneyTransfer, Payment, Payout, Refund
 from payments.money import format_amount
 from payments.representation import transfer_representation
 from payments.services.common import in_request_lease
@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 def transfer_create(
     *,
-    model: type[MoneyTransfer],
+    model: type[MerchantTransfer],
     tenant: Any,
     actor: Actor,
     amount: Decimal,
@@ -225,7 +225,7 @@ def _submit_and_answer(transfer: MoneyTransfer, idempotency_claim: Claim) -> Exe
 
 def transfer_create_and_submit(
     *,
-    model: type[MoneyTransfer],
+    model: type[MerchantTransfer],
     tenant: Any,
     actor: Actor,
     validated: dict[str, Any],

@@ -182,7 +182,7 @@ def transfer_apply_mtn_status(
             data={"source": source},
         )
     except InvalidTransition:
-        current = type(transfer).objects.get(pk=transfer.pk)
+        current = type(transfer)._default_manager.get(pk=transfer.pk)
         return ApplyResult(current, Applied.FINAL_ALREADY)
     return ApplyResult(
         transition.transfer, Applied.APPLIED if transition.changed else Applied.UNCHANGED
@@ -210,7 +210,7 @@ def transfer_flag_for_review(
 
 # --- the one status writer ------------------------------------------------------------------
 
-_EVENT_NAMES = {Status.SUCCESSFUL: "succeeded", Status.FAILED: "failed"}
+_EVENT_NAMES: dict[str, str] = {Status.SUCCESSFUL: "succeeded", Status.FAILED: "failed"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -34,7 +35,7 @@ from payments.states import Status, Submission, is_final
 def _send(client: MtnClient, transfer: MoneyTransfer, *, retry: bool) -> SubmitResult:
     """The MTN operation that carries this kind of transfer, under its stored reference."""
     message = transfer.message_for_mtn
-    common = {
+    common: dict[str, Any] = {
         "reference_id": transfer.mtn_reference_id,
         "amount": format_amount(transfer.amount, transfer.currency),
         "currency": transfer.currency,
@@ -101,7 +102,9 @@ def _record_submitted(
     model = type(transfer)
     with transaction.atomic():
         commit_without_waiting_for_disk()
-        changed = model.objects.filter(pk=transfer.pk, submission=Submission.QUEUED).update(
+        changed = model._default_manager.filter(
+            pk=transfer.pk, submission=Submission.QUEUED
+        ).update(
             submission=Submission.SUBMITTED,
             submitted_at=now,
             submit_attempts=F("submit_attempts") + 1,
@@ -111,7 +114,7 @@ def _record_submitted(
             updated_at=now,
         )
         if not changed:
-            return model.objects.select_related("tenant").get(pk=transfer.pk)
+            return model._default_manager.select_related("tenant").get(pk=transfer.pk)
         audit_record(
             tenant=transfer.tenant,
             object_type=transfer.kind,
