@@ -31,10 +31,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from conftest import fund_tenant
 from gateway.audit import Actor
 from mtn.sandbox import SandboxConfig, start_sandbox
 from payments import services
-from payments.models import Payment, Payout
+from payments.models import Payment, Payout, Refund
 from tenants.services import tenant_create
 
 pytestmark = pytest.mark.e2e
@@ -45,13 +46,13 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-CREATES = ("/api/v1/payments", "/api/v1/payouts")
+CREATES = ("/api/v1/payments", "/api/v1/payouts", "/api/v1/payments/{transfer_id}/refunds")
 
 
 @dataclass
 class Seeded:
     headers: dict[str, str]
-    ids: dict[str, list[str]]  # "payments" / "payouts" -> ids of existing objects
+    ids: dict[str, list[str]]  # "payments" / "payouts" / "refunds" -> ids of existing objects
     tokens: list[str]
 
 
@@ -69,7 +70,8 @@ def _create(client: APIClient, kind: str, currency: str, key: str) -> str:
 
 @pytest.fixture
 def seeded(transactional_db, settings) -> Iterator[Seeded]:
-    """A tenant with a SUCCESSFUL and a FAILED payment and payout; MTN is the simulator."""
+    """A tenant with a SUCCESSFUL and a FAILED payment, payout and refund; MTN is the
+    simulator. The tenant is funded, so that payouts can reserve their amount."""
     settings.RATE_LIMIT_DEFAULT = "100000/m"
     settings.CALLBACK_RATE_LIMIT = "100000/m"
     handle = start_sandbox(SandboxConfig(delay_seconds=0, seed=11))
@@ -78,7 +80,9 @@ def seeded(transactional_db, settings) -> Iterator[Seeded]:
     settings.MTN_SUBMIT_MAX_TRIES = 1
     settings.MTN_READ_TIMEOUT = 2.0
     services._client_local.__dict__.pop("clients", None)
-    _, issued = tenant_create(slug="fuzz", name="Fuzz", actor=Actor.system())
+    tenant, issued = tenant_create(slug="fuzz", name="Fuzz", actor=Actor.system())
+    for currency in ("EUR", "UGX"):
+        fund_tenant(tenant, currency, "1000000")
     client = APIClient()
     client.credentials(HTTP_X_API_KEY=issued.raw_key, HTTP_X_TENANT_ID="fuzz")
     ids: dict[str, list[str]] = {"payments": [], "payouts": []}
@@ -90,8 +94,27 @@ def seeded(transactional_db, settings) -> Iterator[Seeded]:
         assert model.objects.get(pk=succeeded).status == "SUCCESSFUL"
         assert model.objects.get(pk=failed).status == "FAILED"
         ids[kind] = [succeeded, failed]
-    tokens = [p.callback_token for p in Payment.objects.all()] + [
-        p.callback_token for p in Payout.objects.all()
+    ids["refunds"] = []
+    for outcome, status in (("ok", "SUCCESSFUL"), ("failed", "FAILED")):
+        response = client.post(
+            f"/api/v1/payments/{ids['payments'][0]}/refunds",
+            json.dumps({"amount": "1.00"}),
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=f"seed-refund-{outcome}",
+        )
+        assert response.status_code == 201, response.content
+        refund_id = response.json()["id"]
+        refund = Refund.objects.select_related("tenant").get(pk=refund_id)
+        if status == "FAILED":
+            services.transfer_transition(transfer=refund, target=status, actor=Actor.mtn())
+        else:
+            services.transfer_poll(transfer=refund)
+        assert Refund.objects.get(pk=refund_id).status == status
+        ids["refunds"].append(refund_id)
+    tokens = [
+        transfer.callback_token
+        for model in (Payment, Payout, Refund)
+        for transfer in model.objects.all()
     ]
     yield Seeded({"X-API-Key": issued.raw_key, "X-Tenant-ID": "fuzz"}, ids, tokens)
     handle.stop()
