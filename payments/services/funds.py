@@ -63,6 +63,8 @@ def funds_on_final(*, transfer: MoneyTransfer) -> None:
     locked row, already in its final status; call it in the status writer's transaction."""
     if isinstance(transfer, Refund) and transfer.status == Status.SUCCESSFUL:
         # The payment shows what was refunded without summing its refunds on every read.
+        # Its row is locked before any ledger account, in the same order as refund_create
+        # (payment, then accounts), so that the two cannot deadlock.
         Payment.objects.filter(pk=transfer.payment_id).update(
             amount_refunded=F("amount_refunded") + transfer.amount, updated_at=timezone.now()
         )
