@@ -36,6 +36,10 @@ from payments.api.serializers import (
     PayoutCreateSerializer,
     PayoutListSerializer,
     PayoutSerializer,
+    create_example,
+    id_parameter,
+    list_example,
+    object_example,
 )
 from payments.models import MoneyTransfer, Payment, Payout
 from payments.representation import event_representation, transfer_representation
@@ -120,18 +124,19 @@ class TransferCollectionView(TransferViewMixin, APIView):
         )
 
 
+# ``id`` is the URL's parameter name, so that the OpenAPI paths read /payments/{id}.
 class TransferDetailView(TransferViewMixin, APIView):
-    def get(self, request: Request, transfer_id: str) -> Response:
+    def get(self, request: Request, id: str) -> Response:
         transfer = selectors.transfer_get(
-            model=self.model, tenant=request.user.tenant, transfer_id=transfer_id
+            model=self.model, tenant=request.user.tenant, transfer_id=id
         )
         return Response(transfer_representation(transfer))
 
 
 class TransferEventsView(TransferViewMixin, APIView):
-    def get(self, request: Request, transfer_id: str) -> Response:
+    def get(self, request: Request, id: str) -> Response:
         transfer = selectors.transfer_get(
-            model=self.model, tenant=request.user.tenant, transfer_id=transfer_id
+            model=self.model, tenant=request.user.tenant, transfer_id=id
         )
         events = selectors.transfer_events(transfer=transfer)
         return Response({"results": [event_representation(e) for e in events]})
@@ -143,7 +148,7 @@ def _party_parameter(kind: str) -> OpenApiParameter:
         party,
         {"type": "string", "pattern": r"^\+?[0-9]{9,15}$"},
         description=f"Only {kind}s with this {party} (MSISDN; a leading `+` is dropped).",
-        examples=[OpenApiExample(party, value="256772123456")],
+        examples=[OpenApiExample("Number", summary="An MSISDN", value="256772123456")],
     )
 
 
@@ -158,6 +163,7 @@ def _documented(kind: str, create_serializer: type, item: type, listing: type) -
                 request=create_serializer,
                 parameters=[IDEMPOTENCY_KEY, REQUEST_ID],
                 responses={201: item, **CREATE_ERRORS},
+                examples=[create_example(kind), object_example(kind, status_code="201")],
             ),
             "get": extend_schema(
                 operation_id=f"{kind}s_list",
@@ -165,6 +171,7 @@ def _documented(kind: str, create_serializer: type, item: type, listing: type) -
                 summary=f"List {kind}s, newest first",
                 parameters=[*LIST_PARAMETERS, _party_parameter(kind)],
                 responses={200: listing, **COMMON_ERRORS},
+                examples=[list_example(kind)],
             ),
         },
         "detail": {
@@ -172,8 +179,9 @@ def _documented(kind: str, create_serializer: type, item: type, listing: type) -
                 operation_id=f"{kind}s_retrieve",
                 tags=tag,
                 summary=f"Retrieve a {kind}",
-                parameters=[REQUEST_ID],
+                parameters=[id_parameter(kind), REQUEST_ID],
                 responses={200: item, **COMMON_ERRORS, **NOT_FOUND},
+                examples=[object_example(kind, status_code="200")],
             )
         },
         "events": {
@@ -181,7 +189,7 @@ def _documented(kind: str, create_serializer: type, item: type, listing: type) -
                 operation_id=f"{kind}s_events",
                 tags=tag,
                 summary=f"A {kind}'s audit trail, oldest first",
-                parameters=[REQUEST_ID],
+                parameters=[id_parameter(kind), REQUEST_ID],
                 responses={200: EventListSerializer, **COMMON_ERRORS, **NOT_FOUND},
             )
         },
