@@ -206,8 +206,8 @@ class Command(BaseCommand):
             )
         tenant_url = Tenant.objects.filter(slug=slug).values_list("webhook_url", flat=True).get()
         self.stdout.write(
-            f"Listening on {listener.url} for tenant {slug!r}'s webhooks "
-            f"(its webhook URL is {tenant_url or 'not set'}); Ctrl-C stops."
+            f"Listening on {listener.url} for the webhooks of tenant {slug} "
+            f"(its webhook URL: {tenant_url or 'not set'}); Ctrl-C stops."
         )
         try:
             listener.serve_forever()
