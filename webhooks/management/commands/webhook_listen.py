@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
@@ -24,6 +24,13 @@ from django.utils import timezone
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from tenants.models import Tenant
+
+
+class Writable(Protocol):
+    def write(self, text: str, /) -> Any: ...
+
+    def flush(self) -> Any: ...
+
 
 DEFAULT_PORT = 8003  # 8001 is the MTN simulator; 8002 a second simulator in the README
 MAX_BODY_BYTES = 1024 * 1024
@@ -138,11 +145,12 @@ class WebhookListener:
         slug: str,
         host: str,
         port: int,
-        out: TextIO,
+        out: Writable,
         secrets_of: Callable[[str], list[str]] = tenant_secrets,
     ) -> None:
         self._lock = threading.Lock()
         self._out = out
+        self._host = host
         handler = _handler_class(slug=slug, write=self._write, secrets_of=secrets_of)
         self.server = ThreadingHTTPServer((host, port), handler)
         self.server.daemon_threads = True
@@ -150,8 +158,7 @@ class WebhookListener:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/webhooks"
+        return f"http://{self._host}:{self.server.server_port}/webhooks"
 
     def _write(self, line: str) -> None:
         with self._lock:
