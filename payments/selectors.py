@@ -87,8 +87,9 @@ def parse_list_filters(params: Any, *, party_field: str | None = None) -> ListFi
     values: dict[str, Any] = {}
     party = params.get(party_field) if party_field else None
     if party is not None:
-        # As on create: a leading + is dropped, so "+256..." finds what "256..." stored.
-        match = _MSISDN_RE.fullmatch(party)
+        # As on create: a leading + is dropped, so "+256..." finds what "256..." stored. An
+        # unencoded "+" in a URL arrives as a space: read it as the "+" that was meant.
+        match = _MSISDN_RE.fullmatch("+" + party[1:] if party.startswith(" ") else party)
         if match is None:
             errors[str(party_field)] = ["Must be an MSISDN: 9 to 15 digits, an optional leading +."]
         else:

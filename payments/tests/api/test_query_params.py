@@ -89,13 +89,19 @@ def test_authentication_comes_before_the_query_parameter_check(db):
     assert_error(response, 401, "authentication_failed")
 
 
-@pytest.mark.parametrize("payer", ["256772123456", "+256772123456"])
+@pytest.mark.parametrize("payer", ["256772123456", "+256772123456", " 256772123456"])
 def test_payments_filter_by_payer_with_or_without_a_plus(alice, bob, payer):
     mine = make(alice.tenant, Payment, "256772123456")
     make(alice.tenant, Payment, "256772000000")
     make(bob.tenant, Payment, "256772123456")  # another tenant's: never shown
 
     assert ids(alice.client.get(PAYMENTS_URL, {"payer": payer})) == {str(mine.pk)}
+
+
+def test_an_unencoded_plus_in_the_url_still_finds_the_payer(alice):
+    mine = make(alice.tenant, Payment, "256772123456")
+
+    assert ids(alice.client.get(f"{PAYMENTS_URL}?payer=+256772123456")) == {str(mine.pk)}
 
 
 def test_payouts_filter_by_payee(alice):
