@@ -4,7 +4,6 @@ tenant's available balance by hand (e.g. a tenant pre-funding its payouts)."""
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -12,10 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from gateway.audit import Actor
 from gateway.currencies import format_amount
 from gateway.models import AuditEvent
-from ledger.errors import InsufficientFunds
-from ledger.selectors import balance_get
-from ledger.services import ledger_adjust
-from payments.money import MoneyError, parse_amount, parse_currency
+from tenants.balances import AdjustmentRefused, tenant_balance_adjust
 from tenants.models import Tenant
 
 
@@ -39,39 +35,21 @@ class Command(BaseCommand):
         if tenant is None:
             raise CommandError(f"No tenant with slug {slug!r}.")
         try:
-            currency = parse_currency(options["currency"])
-            amount = parse_signed_amount(options["amount"], currency)
-        except MoneyError as exc:
-            raise CommandError(f"Malformed amount or currency: {exc}") from exc
-        reason = options["reason"].strip()
-        if not reason:
-            raise CommandError("--reason must not be empty.")
-        try:
-            ledger_adjust(
-                tenant_id=tenant.pk,
-                currency=currency,
-                amount=amount,
-                reason=reason,
+            balance = tenant_balance_adjust(
+                tenant=tenant,
+                currency=options["currency"],
+                amount=options["amount"],
+                reason=options["reason"],
                 actor=Actor(AuditEvent.ActorType.SYSTEM, "manage.py balance_adjust"),
             )
-        except InsufficientFunds as exc:
-            raise CommandError(exc.message) from exc
-        except ValueError as exc:  # a reason over the ledger's limit
+        except AdjustmentRefused as exc:
             raise CommandError(str(exc)) from exc
-        balance = balance_get(tenant_id=tenant.pk, currency=currency)
         self.stdout.write(
             json.dumps(
                 {
                     "tenant": tenant.slug,
-                    "currency": currency,
-                    "available": format_amount(balance.available, currency),
+                    "currency": balance.currency,
+                    "available": format_amount(balance.available, balance.currency),
                 }
             )
         )
-
-
-def parse_signed_amount(text: str, currency: str) -> Decimal:
-    """The payments' money rules for the amount without its sign; a leading ``-`` debits."""
-    negative = text.startswith("-")
-    amount = parse_amount(text[1:] if negative else text, currency)
-    return -amount if negative else amount
