@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "payments",
     "mtn",
     "webhooks",
+    "ledger",
 ]
 
 # `make bench` only: two baseline endpoints under /bench/ (never in a real deployment).
