@@ -1,9 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from gateway import health, metrics
+from gateway import health, metrics, pages
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -14,7 +14,12 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),
+    path("favicon.ico", pages.favicon, name="favicon"),
 ]
 
 if settings.BENCH_ENDPOINTS:
     urlpatterns.append(path("bench/", include("bench.baseline.urls")))
+
+# Last: any other path outside the API gets a plain 404 page, not DEBUG's list of patterns
+# (unknown /api/ paths keep their JSON error envelope).
+urlpatterns.append(re_path(r"^(?!api/)(?P<path>.*)$", pages.not_found))
