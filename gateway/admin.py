@@ -142,7 +142,7 @@ def review_flag(needs_review: bool) -> SafeString | str:
     if not needs_review:
         return ""
     return format_html(
-        '<span class="gateway-flag" title="{}">Needs review</span>',
+        '<span class="gateway-flag" title="{}">needs review</span>',
         "A callback or a re-check disagreed with this record; a person should look.",
     )
 
@@ -345,10 +345,10 @@ class AuditEventAdmin(ReadOnlyAdminMixin, IdentifierSearchMixin, admin.ModelAdmi
     date_hierarchy = "created_at"
     show_full_result_count = False
     exact_search_fields = ("object_id", "actor_id", "request_id")
-    prefix_search_fields = ("action",)
+    prefix_search_fields = ("action", "object_id")
     search_help_text = (
-        "An object id, an actor id (a username, a key prefix), a request id, or the start of "
-        "an action (payment.)."
+        "An object id (whole, or its first characters), an actor id (a username, a key "
+        "prefix), a request id, or the start of an action (payment.)."
     )
     ordering = ("-created_at", "-id")
     fields = (
@@ -366,7 +366,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, IdentifierSearchMixin, admin.ModelAdmi
 
     @admin.display(description="object")
     def object_link(self, obj: AuditEvent) -> SafeString | str:
-        return object_admin_link(obj.object_type, obj.object_id)
+        return short_id_link(obj.object_type, obj.object_id)
 
     @admin.display(description="actor", ordering="actor_type")
     def actor_label(self, obj: AuditEvent) -> str:

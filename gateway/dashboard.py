@@ -74,7 +74,7 @@ class KindSummary:
         done = self.week["SUCCESSFUL"] + self.week["FAILED"]
         if not done:
             return "-"
-        return f"{100 * self.week['SUCCESSFUL'] / done:.1f} %"
+        return f"{100 * self.week['SUCCESSFUL'] / done:.1f}%"
 
     @property
     def succeeded_today_text(self) -> str:

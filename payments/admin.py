@@ -100,18 +100,41 @@ def transfer_step(transfer: MoneyTransfer) -> tuple[str, str]:
 
     Read together with the status, so that a failed row never reads as merely "submitted".
     """
-    waiting = "awaiting the payer" if transfer.kind == "payment" else "processing at MTN"
+    waiting, waiting_long = (
+        ("with payer", "awaiting the payer's approval")
+        if transfer.kind == "payment"
+        else ("with MTN", "MTN is processing it")
+    )
     if transfer.submission == Submission.REJECTED:
         return "refused", "Refused: MTN turned the request down when it was sent."
     if transfer.submission == Submission.QUEUED:
         if transfer.status == Status.PENDING:
-            return "not sent yet", "Queued: not yet accepted by MTN (the worker retries)."
+            return "queued", "Queued: not yet accepted by MTN (the worker retries)."
         return "never sent", f"Never accepted by MTN; {transfer.status.lower()} without it."
     if transfer.status == Status.SUCCESSFUL:
         return "completed", "Accepted by MTN, which then reported it SUCCESSFUL."
     if transfer.status == Status.FAILED:
         return "failed at MTN", "Accepted by MTN, which then reported it FAILED (see the reason)."
-    return waiting, f"Accepted by MTN; {waiting}."
+    return waiting, f"Accepted by MTN; {waiting_long}."
+
+
+class SubmissionFilter(admin.SimpleListFilter):
+    """Where the request to MTN stands, in the list's short words."""
+
+    title = "at MTN"
+    parameter_name = "submission"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            (Submission.QUEUED, "not sent yet"),
+            (Submission.SUBMITTED, "accepted by MTN"),
+            (Submission.REJECTED, "refused by MTN"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value() in Submission.values:
+            return queryset.filter(submission=self.value())
+        return queryset
 
 
 class TransferAdmin(
@@ -121,7 +144,7 @@ class TransferAdmin(
 
     change_form_template = "admin/payments/transfer_change_form.html"
     list_select_related = ("tenant",)
-    list_filter = ("status", "tenant", "currency", "needs_review", "submission")
+    list_filter = ("status", "tenant", "currency", "needs_review", SubmissionFilter)
     date_hierarchy = "created_at"
     show_full_result_count = False
     uuid_search_fields = ("id", "mtn_reference_id")

@@ -89,8 +89,8 @@ class MerchantDeliveryAdmin(
         "event_type",
         "object_link",
         "state_display",
-        "attempt_count",
-        "last_status_code",
+        "attempts_display",
+        "last_status_display",
         "next_attempt_at",
         "delivered_at",
     )
@@ -136,6 +136,16 @@ class MerchantDeliveryAdmin(
     @admin.display(description="state", ordering="state")
     def state_display(self, obj: MerchantDelivery) -> SafeString | str:
         return choice_label(DELIVERY_STATE_WORDS, obj.state, obj.get_state_display())
+
+    @admin.display(description="attempts", ordering="attempt_count")
+    def attempts_display(self, obj: MerchantDelivery) -> int:
+        return obj.attempt_count
+
+    @admin.display(description="last answer", ordering="last_status_code")
+    def last_status_display(self, obj: MerchantDelivery) -> SafeString | str:
+        if obj.last_status_code:
+            return f"HTTP {obj.last_status_code}"
+        return clipped(obj.last_error, width="short")
 
     @admin.display(description="URL")
     def url_display(self, obj: MerchantDelivery) -> str:

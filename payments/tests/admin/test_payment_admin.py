@@ -71,8 +71,8 @@ def test_payout_list_and_page_load(admin_client, tenant):
         ("currency=EUR", "pending"),
         ("needs_review__exact=1", "pending"),
         # A final status from MTN means MTN has the transaction: "paid" counts as submitted.
-        ("submission__exact=submitted", "paid"),
-        ("submission__exact=queued", "pending"),
+        ("submission=submitted", "paid"),
+        ("submission=queued", "pending"),
     ],
 )
 def test_payment_list_filters(admin_client, paid, query, expected):

@@ -198,9 +198,12 @@ def test_view_only_staff_may_not_recheck(viewer_client, mtn_http, pending):
     mtn_says(mtn_http, pending)
 
     assert viewer_client.post(button_url(pending)).status_code == 403
-    assert "Re-check status with MTN" not in viewer_client.get(
-        reverse("admin:payments_payment_change", args=[pending.pk])
-    ).content.decode()
+    assert (
+        "Re-check status with MTN"
+        not in viewer_client.get(
+            reverse("admin:payments_payment_change", args=[pending.pk])
+        ).content.decode()
+    )
 
     assert not AuditEvent.objects.filter(action="payment.rechecked").exists()
     assert mtn_calls(mtn_http, "requesttopay/") == []
