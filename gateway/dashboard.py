@@ -281,7 +281,8 @@ def bar_chart(label: str, days: list[date], per_day: dict[date, dict[str, int]])
     slot = plot_w / len(days)
     bar_w = slot * 0.7
     parts: list[SafeString] = []
-    for fraction in (0, 0.5, 1):
+    # Gridlines at 0, half and the top; the half only where it is a whole number.
+    for fraction in (0, 0.5, 1) if top % 2 == 0 else (0, 1):
         y = TOP + plot_h * (1 - fraction)
         parts.append(
             format_html(
