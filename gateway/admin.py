@@ -148,10 +148,10 @@ def review_flag(needs_review: bool) -> SafeString | str:
 
 
 def clipped(text: str | None, *, width: str = "") -> SafeString | str:
-    """Free text cut to the column's width (``short``: 8 em), whole on hover."""
+    """Free text cut to the column's width (``short`` or ``wide``), whole on hover."""
     if not text:
         return "-"
-    css = "gateway-clip gateway-clip-short" if width == "short" else "gateway-clip"
+    css = f"gateway-clip gateway-clip-{width}" if width else "gateway-clip"
     return format_html('<span class="{}" title="{}">{}</span>', css, text, text)
 
 
@@ -167,6 +167,27 @@ def failure_reason(code: str, message: str) -> SafeString | str:
     return format_html(
         '<span class="gateway-reason gateway-clip" title="{}">{}</span>', message or code, code
     )
+
+
+def choice_words_filter(field: str, title: str, words: dict[str, str]) -> type:
+    """A list filter on a choice field that offers the list's short words, not the long labels.
+
+    Its parameter is Django's own (``state__exact=…``), so bookmarked filters keep working.
+    """
+
+    class ChoiceWordsFilter(admin.SimpleListFilter):
+        parameter_name = f"{field}__exact"
+
+        def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+            return list(words.items())
+
+        def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+            if self.value() in words:
+                return queryset.filter(**{field: self.value()})
+            return queryset
+
+    ChoiceWordsFilter.title = title
+    return ChoiceWordsFilter
 
 
 # --- search as staff type ------------------------------------------------------------------

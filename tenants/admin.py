@@ -91,7 +91,9 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
     @admin.display(description="webhook URL", ordering="webhook_url")
     def webhook_url_display(self, obj: Tenant) -> SafeString | str:
-        return clipped(obj.webhook_url) if obj.webhook_url else "- (none: webhooks not sent)"
+        if not obj.webhook_url:
+            return "- (none: webhooks not sent)"
+        return clipped(obj.webhook_url, width="wide")
 
     @admin.display(description="webhook secret")
     def webhook_secret_status(self, obj: Tenant) -> str:

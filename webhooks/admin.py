@@ -20,6 +20,7 @@ from gateway.admin import (
     ReadOnlyAdminMixin,
     admin_time,
     choice_label,
+    choice_words_filter,
     clipped,
     json_block,
     object_admin_link,
@@ -94,7 +95,11 @@ class MerchantDeliveryAdmin(
         "next_attempt_at",
         "delivered_at",
     )
-    list_filter = ("state", "event_type", "tenant")
+    list_filter = (
+        choice_words_filter("state", "state", DELIVERY_STATE_WORDS),
+        "event_type",
+        "tenant",
+    )
     list_select_related = ("tenant",)
     date_hierarchy = "created_at"
     show_full_result_count = False
@@ -233,7 +238,10 @@ class MtnCallbackAdmin(ReadOnlyAdminMixin, IdentifierSearchMixin, admin.ModelAdm
         "object_link",
         "tenant",
     )
-    list_filter = ("door", "outcome")
+    list_filter = (
+        choice_words_filter("door", "door", CALLBACK_DOOR_WORDS),
+        choice_words_filter("outcome", "outcome", CALLBACK_OUTCOME_WORDS),
+    )
     list_select_related = ("tenant",)
     date_hierarchy = "received_at"
     show_full_result_count = False
