@@ -322,7 +322,7 @@ def bar_chart(label: str, days: list[date], per_day: dict[date, dict[str, int]])
                     status.lower(),
                 )
             )
-        if index % 2 == len(days) % 2 or index == len(days) - 1:
+        if (len(days) - 1 - index) % 2 == 0:  # every other day, ending on today
             parts.append(
                 format_html(
                     '<text x="{}" y="{}" class="axis" text-anchor="middle">{}</text>',
