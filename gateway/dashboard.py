@@ -149,19 +149,25 @@ def _kind_summary(
     model: Any, label: str, *, start: datetime, today_start: datetime, week_start: datetime
 ) -> KindSummary:
     summary = KindSummary(label=label, model=model, list_url=_changelist(model))
+    fields = {field.name for field in model._meta.get_fields()}
+    # A kind without a failure code or a review flag (a refund may differ) still counts.
+    group_by = ["day", "status", *(name for name in ("failure_code", "currency") if name in fields)]
+    numbers: dict[str, Any] = {
+        "count": Count("pk"),
+        "today": Count("pk", filter=Q(created_at__gte=today_start)),
+        "week": Count("pk", filter=Q(created_at__gte=week_start)),
+    }
+    if "amount" in fields:
+        numbers["amount"] = Sum("amount")
+    if "needs_review" in fields:
+        numbers["review"] = Count("pk", filter=Q(needs_review=True))
     # Filtering on every tenant looks redundant: it lets the database walk the
     # (tenant, -created_at) index per tenant instead of reading the whole table.
     rows = (
         model.objects.filter(tenant__in=_all_tenants(), created_at__gte=start)
         .annotate(day=TruncDate("created_at"))
-        .values("day", "status", "failure_code", "currency")
-        .annotate(
-            count=Count("pk"),
-            amount=Sum("amount"),
-            review=Count("pk", filter=Q(needs_review=True)),
-            today=Count("pk", filter=Q(created_at__gte=today_start)),
-            week=Count("pk", filter=Q(created_at__gte=week_start)),
-        )
+        .values(*group_by)
+        .annotate(**numbers)
         .order_by()
     )
     for row in rows:
@@ -170,13 +176,13 @@ def _kind_summary(
         day_counts[status] = day_counts.get(status, 0) + row["count"]
         summary.today[status] = summary.today.get(status, 0) + row["today"]
         summary.week[status] = summary.week.get(status, 0) + row["week"]
-        summary.needs_review += row["review"]
-        if status == "SUCCESSFUL" and row["today"]:
+        summary.needs_review += row.get("review", 0)
+        if status == "SUCCESSFUL" and row["today"] and "currency" in row and "amount" in row:
             # Today's rows are all in today's group (day == today): the sum is today's.
             summary.succeeded_today[row["currency"]] = (
                 summary.succeeded_today.get(row["currency"], Decimal(0)) + row["amount"]
             )
-        if status == "FAILED" and row["failure_code"] and row["week"]:
+        if status == "FAILED" and row.get("failure_code") and row["week"]:
             code = row["failure_code"]
             summary.errors[code] = summary.errors.get(code, 0) + row["week"]
     return summary
