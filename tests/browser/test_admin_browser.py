@@ -126,6 +126,33 @@ def test_staff_sign_in_with_a_one_time_code_and_see_the_dashboard(
     screenshot(browser, "dashboard", 1920)
 
 
+def test_staff_without_a_device_enrol_by_scanning_a_qr_code(
+    live_server: Any, browser: Any, wait: Any, support: Any, settings: Any
+) -> None:
+    import base64
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    settings.ADMIN_REQUIRE_2FA = True
+
+    log_in(browser, live_server, wait)
+    qr = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#otp-qr svg")))
+    assert "/admin/otp/enrol/" in browser.current_url
+    assert qr.size["width"] >= 150
+    screenshot(browser, "otp-enrol", 1366)
+    # What a person types into their app by hand, turned into the app's current code.
+    key = browser.find_element(By.ID, "otp-manual-key").text.replace(" ", "")
+    secret = base64.b32decode(key + "=" * (-len(key) % 8))
+    code = TOTP(secret, 30, 0, 6, 0).token()
+    browser.find_element(By.ID, "id_otp_token").send_keys(f"{code:06d}")
+    browser.find_element(By.CSS_SELECTOR, "#otp-form [type=submit].default").click()
+
+    wait.until(ec.presence_of_element_located((By.ID, "content-main")))
+    assert browser.current_url.endswith("/admin/")
+    assert TOTPDevice.objects.get(user=support).confirmed
+
+
 @pytest.mark.parametrize("width", [1366, 1920])
 def test_payment_list_reads_at_a_glance(
     live_server: Any, browser: Any, wait: Any, support: Any, busy_day: Any, width: int
