@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from gateway import health, metrics, pages
@@ -14,6 +15,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),
+    # APPEND_SLASH is off (the API's paths have none): the admin's address typed bare still works.
+    path("admin", RedirectView.as_view(url="/admin/", permanent=False)),
     path("favicon.ico", pages.favicon, name="favicon"),
 ]
 

@@ -55,6 +55,13 @@ def test_unknown_pages_are_a_plain_404_even_with_debug(client, settings, admin_u
     assert "api/schema" not in content
 
 
+def test_the_bare_admin_address_leads_to_the_admin(client):
+    response = client.get("/admin")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
+
+
 def test_unknown_api_paths_keep_the_json_error(client, settings):
     settings.DEBUG = True
 
