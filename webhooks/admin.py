@@ -59,15 +59,23 @@ class DeliveryAttemptInline(admin.TabularInline):
     can_delete = False
     fields = (
         "attempted_at",
-        "status_code",
+        "http_status",
         "succeeded",
-        "duration_ms",
+        "duration",
         "triggered_by",
         "error",
         "response_excerpt",
     )
     readonly_fields = fields
     ordering = ("attempted_at", "id")
+
+    @admin.display(description="HTTP status")
+    def http_status(self, obj: DeliveryAttempt) -> str:
+        return str(obj.status_code) if obj.status_code else "none"
+
+    @admin.display(description="duration")
+    def duration(self, obj: DeliveryAttempt) -> str:
+        return f"{obj.duration_ms} ms"
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -113,14 +121,14 @@ class MerchantDeliveryAdmin(
     actions = ("redeliver",)
     object_actions = ("redeliver",)
     fields = (
-        "event_id",
+        "event_id_full",
         "tenant",
         "event_type",
         "object_link",
         "state",
         "url_display",
-        "attempt_count",
-        "last_status_code",
+        "attempts_display",
+        "last_http_status",
         "last_error",
         "next_attempt_at",
         "delivered_at",
@@ -142,6 +150,10 @@ class MerchantDeliveryAdmin(
     def state_display(self, obj: MerchantDelivery) -> SafeString | str:
         return choice_label(DELIVERY_STATE_WORDS, obj.state, obj.get_state_display())
 
+    @admin.display(description="event ID")
+    def event_id_full(self, obj: MerchantDelivery) -> str:
+        return obj.event_id
+
     @admin.display(description="attempts", ordering="attempt_count")
     def attempts_display(self, obj: MerchantDelivery) -> int:
         return obj.attempt_count
@@ -151,6 +163,10 @@ class MerchantDeliveryAdmin(
         if obj.last_status_code:
             return f"HTTP {obj.last_status_code}"
         return clipped(obj.last_error, width="short")
+
+    @admin.display(description="last HTTP status")
+    def last_http_status(self, obj: MerchantDelivery) -> str:
+        return f"HTTP {obj.last_status_code}" if obj.last_status_code else "none"
 
     @admin.display(description="URL")
     def url_display(self, obj: MerchantDelivery) -> str:
