@@ -224,6 +224,11 @@ def uuid_prefix_range(term: str) -> tuple[uuid.UUID, uuid.UUID] | None:
 class ReadOnlyAdminMixin:
     """Nobody, superusers included, adds, changes or deletes these rows in the console."""
 
+    @admin.display(description="ID")
+    def id_label(self, obj: Any) -> str:
+        # The primary key, labelled "ID" where Django would write "Id".
+        return str(obj.pk)
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 

@@ -174,7 +174,7 @@ class TransferAdmin(
                 None,
                 {
                     "fields": (
-                        "id",
+                        "id_label",
                         "tenant",
                         "status",
                         "review_display",

@@ -267,7 +267,7 @@ class MtnCallbackAdmin(ReadOnlyAdminMixin, IdentifierSearchMixin, admin.ModelAdm
         "characters)."
     )
     fields = (
-        "id",
+        "id_label",
         "received_at",
         "door",
         "method",
