@@ -163,8 +163,9 @@ def _kind_summary(
         numbers["review"] = Count("pk", filter=Q(needs_review=True))
     # Filtering on every tenant looks redundant: it lets the database walk the
     # (tenant, -created_at) index per tenant instead of reading the whole table.
+    scope = {"tenant__in": _all_tenants()} if "tenant" in fields else {}
     rows = (
-        model.objects.filter(tenant__in=_all_tenants(), created_at__gte=start)
+        model.objects.filter(created_at__gte=start, **scope)
         .annotate(day=TruncDate("created_at"))
         .values(*group_by)
         .annotate(**numbers)
@@ -213,6 +214,8 @@ def dashboard_for(*, user: Any, now: datetime) -> Dashboard | None:
         model = _model(app_label, name)
         if model is None or not _can_view(user, model):
             continue
+        if not {"status", "created_at"} <= {field.name for field in model._meta.get_fields()}:
+            continue  # not a transfer as the dashboard counts them
         summary = _kind_summary(
             model, label, start=start, today_start=today_start, week_start=week_start
         )
