@@ -160,7 +160,9 @@ class TransferAdmin(
         "created_at",
     )
 
-    def get_list_display(self, request: HttpRequest) -> tuple[str, ...]:
+    def get_list_display(self, request: HttpRequest) -> Any:
+        if self.list_display != admin.ModelAdmin.list_display:
+            return self.list_display  # a subclass that names its own columns keeps them
         return (
             *self.list_display_before_party,
             self.model.party_field,
