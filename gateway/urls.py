@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from gateway import health, metrics, pages
+from gateway.query import trailing_slash_not_found
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -18,6 +19,8 @@ urlpatterns = [
     # APPEND_SLASH is off (the API's paths have none): the admin's address typed bare still works.
     path("admin", RedirectView.as_view(url="/admin/", permanent=False)),
     path("favicon.ico", pages.favicon, name="favicon"),
+    # API paths nothing above answered, ending in "/": a 404 that points at the path without.
+    re_path(r"^api/.+/$", trailing_slash_not_found),
 ]
 
 if settings.BENCH_ENDPOINTS:
