@@ -78,6 +78,15 @@ def balance_get(*, tenant_id: uuid.UUID, currency: str) -> Balance:
     return Balance(currency=currency, available=_ZERO, reserved=_ZERO)
 
 
+def ledger_has_reservation(*, source_object: str, source_id: uuid.UUID) -> bool:
+    """Whether a payout or refund reserved its amount (its ``payout``/``refund`` transaction
+    exists). Objects created before the ledger existed never did: releasing or settling
+    them would raise ``LedgerInvariantError``, so their callers skip the ledger."""
+    return LedgerTransaction.objects.filter(
+        source_object=source_object, source_id=source_id, type=source_object
+    ).exists()
+
+
 def balance_transaction_list(
     *,
     tenant_id: uuid.UUID,

@@ -12,16 +12,11 @@ from typing import Any
 from gateway.models import AuditEvent
 from payments.models import MoneyTransfer, Payment, Refund
 from payments.money import format_amount
+from payments.reasons import transfer_failure_reason
 
 
 def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
-
-
-def failure_reason(transfer: MoneyTransfer) -> dict[str, str] | None:
-    if not transfer.failure_code:
-        return None
-    return {"code": transfer.failure_code, "message": transfer.failure_message}
 
 
 def transfer_representation(transfer: MoneyTransfer) -> dict[str, Any]:
@@ -36,7 +31,7 @@ def transfer_representation(transfer: MoneyTransfer) -> dict[str, Any]:
         "reference": transfer.reference,
         "description": transfer.description,
         "metadata": transfer.metadata,
-        "failure_reason": failure_reason(transfer),
+        "failure_reason": transfer_failure_reason(transfer),
         "created_at": iso(transfer.created_at),
         "updated_at": iso(transfer.updated_at),
     }
@@ -53,7 +48,7 @@ def refund_representation(refund: Refund) -> dict[str, Any]:
         "amount": format_amount(refund.amount, refund.currency),
         "currency": refund.currency,
         "reason": refund.reason,
-        "failure_reason": failure_reason(refund),
+        "failure_reason": transfer_failure_reason(refund),
         "created_at": iso(refund.created_at),
         "updated_at": iso(refund.updated_at),
     }

@@ -10,17 +10,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote
+from django.contrib.admin.utils import quote, unquote
 from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from gateway.admin import ObjectActionsMixin, ReadOnlyAdminMixin, staff_actor
+from gateway.admin import (
+    ObjectActionsMixin,
+    ReadOnlyAdminMixin,
+    admin_time,
+    clipped,
+    staff_actor,
+)
+from gateway.currencies import SUPPORTED_CURRENCIES, format_amount
+from ledger.models import LedgerTransaction
+from ledger.selectors import balance_list, balance_transaction_list
+from ledger.services import MAX_REASON_LENGTH
+from tenants.balances import AdjustmentRefused, tenant_balance_adjust
 from tenants.models import ApiKey, Tenant
 from tenants.services import (
     TenantError,
@@ -39,11 +53,29 @@ EDITABLE_FIELDS = ("name", "is_active", "webhook_url", "rate_limit", "collection
 
 _SHOWN_ONCE = "Copy it now: it is shown only this once and cannot be recovered."
 
+# The dedicated permission for moving a tenant's money by hand (defined on the ledger).
+ADJUST_BALANCE_PERMISSION = "ledger.adjust_balance"
+RECENT_TRANSACTIONS = 10
+
+
+class AdjustBalanceForm(forms.Form):
+    currency = forms.ChoiceField(choices=[(code, code) for code in SUPPORTED_CURRENCIES])
+    amount = forms.CharField(
+        max_length=32,
+        help_text="Positive credits the available balance, negative debits it, e.g. 50000 or "
+        "-1250 (UGX), 12.50 (EUR). No more decimals than the currency has.",
+    )
+    reason = forms.CharField(
+        max_length=MAX_REASON_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why: kept with the transaction and in the audit trail.",
+    )
+
 
 @admin.register(Tenant)
 class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
-    change_form_template = "admin/gateway/change_form.html"
-    list_display = ("slug", "name", "is_active", "webhook_url", "rate_limit", "created_at")
+    change_form_template = "admin/tenants/tenant_change_form.html"
+    list_display = ("slug", "name", "is_active", "webhook_url_display", "rate_limit", "created_at")
     list_filter = ("is_active",)
     search_fields = ("slug", "name")
     actions = ("issue_api_key", "rotate_webhook_secret")
@@ -61,12 +93,21 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
         "id",
         "webhook_secret_status",
         "api_keys_display",
+        "balances_display",
         "created_at",
         "updated_at",
     )
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         return self.add_fields if obj is None else self.change_fields
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "webhook_url" in form.base_fields:
+            form.base_fields["webhook_url"].label = "Webhook URL"
+        return form
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is None:
@@ -76,6 +117,12 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    @admin.display(description="webhook URL", ordering="webhook_url")
+    def webhook_url_display(self, obj: Tenant) -> SafeString | str:
+        if not obj.webhook_url:
+            return "- (none: webhooks not sent)"
+        return clipped(obj.webhook_url, width="wide")
+
     @admin.display(description="webhook secret")
     def webhook_secret_status(self, obj: Tenant) -> str:
         if not obj.webhook_secret:
@@ -83,7 +130,7 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
         text = "Set (shown only when created or rotated)."
         expires = obj.previous_webhook_secret_expires_at
         if obj.previous_webhook_secret and expires and expires > timezone.now():
-            text += f" The previous secret also signs until {expires:%Y-%m-%d %H:%M} UTC."
+            text += f" The previous secret also signs until {admin_time(expires)}."
         return text
 
     @admin.display(description="API keys")
@@ -99,9 +146,9 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
                     reverse("admin:tenants_apikey_change", args=[quote(key.pk)]),
                     key.prefix,
                     key.name or "-",
-                    f"{key.created_at:%Y-%m-%d %H:%M}",
-                    f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "-",
-                    f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active",
+                    admin_time(key.created_at),
+                    admin_time(key.last_used_at),
+                    f"revoked {admin_time(key.revoked_at)}" if key.revoked_at else "active",
                 )
                 for key in keys
             ),
@@ -111,6 +158,124 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
             "<th>State</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
+
+    @admin.display(description="balances")
+    def balances_display(self, obj: Tenant) -> SafeString | str:
+        balances = balance_list(tenant_id=obj.pk)
+        statement = reverse("admin:ledger_ledgertransaction_changelist") + f"?tenant_id={obj.pk}"
+        if not balances:
+            return format_html("None yet. <a href='{}'>Ledger transactions</a>", statement)
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    b.currency,
+                    format_amount(b.available, b.currency),
+                    format_amount(b.reserved, b.currency),
+                )
+                for b in balances
+            ),
+        )
+        recent = format_html_join(
+            "",
+            "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td></tr>",
+            (
+                (
+                    reverse("admin:ledger_ledgertransaction_change", args=[quote(t.pk)]),
+                    admin_time(t.created_at),
+                    t.type,
+                    t.currency,
+                    format_amount(t.amount, t.currency),
+                    format_amount(t.fee, t.currency),
+                    format_amount(t.net, t.currency),
+                )
+                for t in _recent_transactions(obj)
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>Currency</th><th>Available</th><th>Reserved</th></tr>"
+            "</thead><tbody>{}</tbody></table>"
+            "<p>Latest transactions (<a href='{}'>all of them, with their entries</a>):</p>"
+            "<table><thead><tr><th>At</th><th>Type</th><th>Currency</th><th>Amount</th>"
+            "<th>Fee</th><th>Net</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+            statement,
+            recent,
+        )
+
+    # --- adjusting a balance -------------------------------------------------------------
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<path:object_id>/adjust-balance/",
+                self.admin_site.admin_view(self.adjust_balance_view),
+                name="tenants_tenant_adjust_balance",
+            ),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if obj is not None and request.user.has_perm(ADJUST_BALANCE_PERMISSION):
+            context["adjust_balance_url"] = reverse(
+                "admin:tenants_tenant_adjust_balance", args=[quote(obj.pk)]
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def adjust_balance_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Credit or debit the tenant's available balance, with a reason (audited).
+
+        Only for staff with ``ledger.adjust_balance``; anyone else gets 403, nothing posted.
+        """
+        if not request.user.has_perm(ADJUST_BALANCE_PERMISSION):
+            raise PermissionDenied
+        tenant = self.get_object(request, unquote(object_id))
+        if tenant is None:
+            raise Http404(f"No tenant with id {object_id!r}.")
+        form = AdjustBalanceForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                balance = tenant_balance_adjust(
+                    tenant=tenant,
+                    currency=form.cleaned_data["currency"],
+                    amount=form.cleaned_data["amount"].strip(),
+                    reason=form.cleaned_data["reason"],
+                    actor=staff_actor(request),
+                )
+            except AdjustmentRefused as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(
+                    request,
+                    f"Adjusted {tenant.slug}'s {balance.currency} balance: available is now "
+                    f"{format_amount(balance.available, balance.currency)}.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:tenants_tenant_change", args=[quote(tenant.pk)])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Adjust the balance of {tenant.slug}",
+            "opts": self.model._meta,
+            "original": tenant,
+            "form": form,
+            "balances": [
+                (b.currency, format_amount(b.available, b.currency))
+                for b in balance_list(tenant_id=tenant.pk)
+            ],
+        }
+        return TemplateResponse(request, "admin/tenants/adjust_balance.html", context)
 
     # --- add and change ------------------------------------------------------------------
 
@@ -226,10 +391,13 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
             self.message_user(
                 request,
                 f"New webhook secret for {rotated.slug}: {rotated.webhook_secret} — shown only "
-                f"this once. The previous secret keeps signing until {expires:%Y-%m-%d %H:%M} "
-                "UTC.",
+                f"this once. The previous secret keeps signing until {admin_time(expires)}.",
                 messages.WARNING,
             )
+
+
+def _recent_transactions(tenant: Tenant) -> list[LedgerTransaction]:
+    return balance_transaction_list(tenant_id=tenant.pk, limit=RECENT_TRANSACTIONS).results
 
 
 class ApiKeyStateFilter(admin.SimpleListFilter):

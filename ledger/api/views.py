@@ -17,8 +17,9 @@ from rest_framework.views import APIView
 
 from gateway.currencies import SUPPORTED_CURRENCIES
 from gateway.openapi import COMMON_ERRORS, REQUEST_ID
+from gateway.query import KnownQueryParamsMixin
 from ledger import selectors
-from ledger.api.filters import parse_statement_filters, refuse_unknown_parameters
+from ledger.api.filters import STATEMENT_PARAMETERS, parse_statement_filters
 from ledger.api.representation import (
     CSV_HEADER,
     balance_representation,
@@ -60,7 +61,9 @@ class _Echo:
         return value
 
 
-class BalanceView(APIView):
+class BalanceView(KnownQueryParamsMixin, APIView):
+    query_params = {"GET": ()}
+
     @extend_schema(
         operation_id="balance_retrieve",
         tags=["Balances"],
@@ -69,12 +72,13 @@ class BalanceView(APIView):
         responses={200: BalanceListSerializer, **COMMON_ERRORS},
     )
     def get(self, request: Request) -> Response:
-        refuse_unknown_parameters(request.query_params, ())
         balances = selectors.balance_list(tenant_id=_tenant_id(request))
         return Response({"balances": [balance_representation(b) for b in balances]})
 
 
-class BalanceTransactionListView(APIView):
+class BalanceTransactionListView(KnownQueryParamsMixin, APIView):
+    query_params = {"GET": STATEMENT_PARAMETERS}
+
     def perform_content_negotiation(
         self, request: Request, force: bool = False
     ) -> tuple[BaseRenderer, str]:

@@ -13,7 +13,7 @@ from gateway.audit import Actor
 from ledger.errors import InsufficientFunds
 from ledger.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction
 from ledger.selectors import balance_get, ledger_verify
-from ledger.services import ledger_adjust, ledger_reserve
+from ledger.services import ledger_adjust, ledger_payment_settled, ledger_reserve
 from tenants.services import tenant_create
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -122,4 +122,42 @@ def test_entries_and_transactions_cannot_be_rewritten(funded_tenant, statement):
 
     assert LedgerEntry.objects.count() == 2
     assert LedgerTransaction.objects.get().memo == "test"
+    assert ledger_verify() == []
+
+
+def test_a_payment_settled_by_racing_threads_credits_once(funded_tenant):
+    count = 6
+    barrier = threading.Barrier(count)
+    source_id = uuid.uuid4()
+    posted: list[uuid.UUID] = []
+    errors: list[BaseException] = []
+
+    def settle() -> None:
+        try:
+            barrier.wait(timeout=30)
+            with transaction.atomic():
+                row = ledger_payment_settled(
+                    tenant_id=funded_tenant.pk,
+                    currency="UGX",
+                    amount=Decimal(1000),
+                    fee=Decimal(15),
+                    source_id=source_id,
+                )
+            posted.append(row.pk)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=settle) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert len(posted) == count
+    assert len(set(posted)) == 1
+    assert balance_get(tenant_id=funded_tenant.pk, currency="UGX").available == 10 + 985
+    assert LedgerTransaction.objects.filter(type="payment").count() == 1
     assert ledger_verify() == []

@@ -15,7 +15,7 @@ from gateway.audit import Actor
 from gateway.models import AuditEvent
 from ledger.errors import InsufficientFunds, LedgerInvariantError
 from ledger.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction
-from ledger.selectors import balance_get, balance_list, ledger_verify
+from ledger.selectors import balance_get, balance_list, ledger_has_reservation, ledger_verify
 from ledger.services import (
     ledger_adjust,
     ledger_payment_settled,
@@ -466,3 +466,19 @@ def test_cents_add_up_exactly_to_zero(tenant):
     balance = balance_get(tenant_id=tenant.pk, currency="EUR")
     assert (balance.available, balance.reserved) == (0, Decimal("0.30"))
     assert ledger_verify() == []
+
+
+def test_has_reservation_tells_reserved_sources_from_older_ones(tenant):
+    _fund(tenant.pk)
+    reserved = uuid.uuid4()
+    ledger_reserve(
+        tenant_id=tenant.pk,
+        currency="UGX",
+        amount=Decimal(1),
+        source_object="payout",
+        source_id=reserved,
+    )
+
+    assert ledger_has_reservation(source_object="payout", source_id=reserved)
+    assert not ledger_has_reservation(source_object="refund", source_id=reserved)
+    assert not ledger_has_reservation(source_object="payout", source_id=uuid.uuid4())

@@ -6,7 +6,12 @@ from typing import Any, ClassVar
 
 from django.http import QueryDict
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,6 +33,7 @@ from gateway.openapi import (
     REQUEST_ID,
     error,
 )
+from gateway.query import KnownQueryParamsMixin
 from payments import selectors, services
 from payments.api.serializers import (
     EventListSerializer,
@@ -40,11 +46,18 @@ from payments.api.serializers import (
     RefundCreateSerializer,
     RefundListSerializer,
     RefundSerializer,
+    create_example,
+    id_parameter,
+    list_example,
+    object_example,
 )
 from payments.models import MoneyTransfer, Payment, Payout, Refund
 from payments.representation import event_representation, transfer_representation
 from payments.states import Status
 
+# The list's query parameters, besides the party filter (``payer`` or ``payee``); any other
+# is refused with 400 validation_error (gateway.query).
+LIST_QUERY_PARAMS = ("status", "reference", "created_after", "created_before", "limit", "cursor")
 LIST_PARAMETERS = [
     OpenApiParameter("status", OpenApiTypes.STR, enum=Status.values),
     OpenApiParameter("reference", {"type": "string", "maxLength": 64}),
@@ -60,13 +73,16 @@ LIST_PARAMETERS = [
 ]
 
 
-class TransferViewMixin:
+class TransferViewMixin(KnownQueryParamsMixin):
     model: ClassVar[type[MoneyTransfer]]
     create_serializer: ClassVar[type[serializers.Serializer]]
     # Per-API-key rate limit (the tenant's rate_limit or RATE_LIMIT_DEFAULT): 429 rate_limited.
 
 
 class TransferCollectionView(TransferViewMixin, APIView):
+    def get_query_params(self) -> dict[str, tuple[str, ...]]:
+        return {"GET": (*LIST_QUERY_PARAMS, self.model.party_field)}
+
     def post(self, request: Request) -> Response:
         tenant = request.user.tenant
         key = read_idempotency_key(request.headers)
@@ -101,7 +117,9 @@ class TransferCollectionView(TransferViewMixin, APIView):
         )
 
     def get(self, request: Request) -> Response:
-        filters = selectors.parse_list_filters(request.query_params)
+        filters = selectors.parse_list_filters(
+            request.query_params, party_field=self.model.party_field
+        )
         page = selectors.transfer_list(
             model=self.model, tenant=request.user.tenant, filters=filters
         )
@@ -116,21 +134,32 @@ class TransferCollectionView(TransferViewMixin, APIView):
         )
 
 
+# ``id`` is the URL's parameter name, so that the OpenAPI paths read /payments/{id}.
 class TransferDetailView(TransferViewMixin, APIView):
-    def get(self, request: Request, transfer_id: str) -> Response:
+    def get(self, request: Request, id: str) -> Response:
         transfer = selectors.transfer_get(
-            model=self.model, tenant=request.user.tenant, transfer_id=transfer_id
+            model=self.model, tenant=request.user.tenant, transfer_id=id
         )
         return Response(transfer_representation(transfer))
 
 
 class TransferEventsView(TransferViewMixin, APIView):
-    def get(self, request: Request, transfer_id: str) -> Response:
+    def get(self, request: Request, id: str) -> Response:
         transfer = selectors.transfer_get(
-            model=self.model, tenant=request.user.tenant, transfer_id=transfer_id
+            model=self.model, tenant=request.user.tenant, transfer_id=id
         )
         events = selectors.transfer_events(transfer=transfer)
         return Response({"results": [event_representation(e) for e in events]})
+
+
+def _party_parameter(kind: str) -> OpenApiParameter:
+    party = "payer" if kind == "payment" else "payee"
+    return OpenApiParameter(
+        party,
+        {"type": "string", "pattern": r"^\+?[0-9]{9,15}$"},
+        description=f"Only {kind}s with this {party} (MSISDN; a leading `+` is dropped).",
+        examples=[OpenApiExample("Number", summary="An MSISDN", value="256772123456")],
+    )
 
 
 def _documented(
@@ -146,13 +175,15 @@ def _documented(
                 request=create_serializer,
                 parameters=[IDEMPOTENCY_KEY, REQUEST_ID],
                 responses={201: item, **create_errors},
+                examples=[create_example(kind), object_example(kind, status_code="201")],
             ),
             "get": extend_schema(
                 operation_id=f"{kind}s_list",
                 tags=tag,
                 summary=f"List {kind}s, newest first",
-                parameters=LIST_PARAMETERS,
+                parameters=[*LIST_PARAMETERS, _party_parameter(kind)],
                 responses={200: listing, **COMMON_ERRORS},
+                examples=[list_example(kind)],
             ),
         },
         "detail": {
@@ -160,8 +191,9 @@ def _documented(
                 operation_id=f"{kind}s_retrieve",
                 tags=tag,
                 summary=f"Retrieve a {kind}",
-                parameters=[REQUEST_ID],
+                parameters=[id_parameter(kind), REQUEST_ID],
                 responses={200: item, **COMMON_ERRORS, **NOT_FOUND},
+                examples=[object_example(kind, status_code="200")],
             )
         },
         "events": {
@@ -169,7 +201,7 @@ def _documented(
                 operation_id=f"{kind}s_events",
                 tags=tag,
                 summary=f"A {kind}'s audit trail, oldest first",
-                parameters=[REQUEST_ID],
+                parameters=[id_parameter(kind), REQUEST_ID],
                 responses={200: EventListSerializer, **COMMON_ERRORS, **NOT_FOUND},
             )
         },
@@ -228,7 +260,7 @@ PayoutEventsView = _view(TransferEventsView, Payout, PayoutCreateSerializer, _pa
         tags=["Refunds"],
         summary="Refund a payment, wholly or in part",
         request=RefundCreateSerializer,
-        parameters=[IDEMPOTENCY_KEY, REQUEST_ID],
+        parameters=[id_parameter("payment"), IDEMPOTENCY_KEY, REQUEST_ID],
         responses={
             201: RefundSerializer,
             **CREATE_ERRORS,
@@ -242,10 +274,10 @@ PayoutEventsView = _view(TransferEventsView, Payout, PayoutCreateSerializer, _pa
         },
     )
 )
-class PaymentRefundsView(APIView):
-    def post(self, request: Request, transfer_id: str) -> Response:
+class PaymentRefundsView(KnownQueryParamsMixin, APIView):
+    def post(self, request: Request, id: str) -> Response:
         tenant = request.user.tenant
-        payment = selectors.transfer_get(model=Payment, tenant=tenant, transfer_id=transfer_id)
+        payment = selectors.transfer_get(model=Payment, tenant=tenant, transfer_id=id)
         key = read_idempotency_key(request.headers)
         data = request.data
         fingerprint = request_fingerprint(method=request.method, path=request.path, data=data)
@@ -293,7 +325,9 @@ REFUND_LIST_PARAMETERS = [
         responses={200: RefundListSerializer, **COMMON_ERRORS},
     )
 )
-class RefundCollectionView(APIView):
+class RefundCollectionView(KnownQueryParamsMixin, APIView):
+    query_params = {"GET": selectors.REFUND_LIST_PARAMETERS}
+
     def get(self, request: Request) -> Response:
         filters = selectors.parse_refund_filters(request.query_params)
         page = selectors.refund_list(tenant=request.user.tenant, filters=filters)
@@ -314,7 +348,7 @@ _refund_docs = {
             operation_id="refunds_retrieve",
             tags=["Refunds"],
             summary="Retrieve a refund",
-            parameters=[REQUEST_ID],
+            parameters=[id_parameter("refund"), REQUEST_ID],
             responses={200: RefundSerializer, **COMMON_ERRORS, **NOT_FOUND},
         )
     },
@@ -323,7 +357,7 @@ _refund_docs = {
             operation_id="refunds_events",
             tags=["Refunds"],
             summary="A refund's audit trail, oldest first",
-            parameters=[REQUEST_ID],
+            parameters=[id_parameter("refund"), REQUEST_ID],
             responses={200: EventListSerializer, **COMMON_ERRORS, **NOT_FOUND},
         )
     },

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from gateway.currencies import currency_decimals
 from ledger.fees import collection_fee
+from ledger.selectors import ledger_has_reservation
 from ledger.services import (
     ledger_payment_settled,
     ledger_release,
@@ -83,6 +84,10 @@ def funds_on_final(*, transfer: MoneyTransfer) -> None:
                 ),
                 source_id=transfer.pk,
             )
+        return
+    if not ledger_has_reservation(source_object=transfer.kind, source_id=transfer.pk):
+        # Created before the ledger existed: it reserved nothing, so there is nothing to
+        # give back or settle (the money left the platform's wallet as it always did).
         return
     post = ledger_settle if transfer.status == Status.SUCCESSFUL else ledger_release
     post(

@@ -304,3 +304,17 @@ def test_a_final_refund_never_changes(tenant, mtn):
     assert payment.amount_refunded == Decimal("400")
     assert (available(tenant), reserved(tenant)) == (Decimal("600"), Decimal("0"))
     assert MerchantDelivery.objects.filter(object_type="refund").count() == 1
+
+
+def test_a_payout_from_before_the_ledger_ends_without_touching_it(tenant):
+    # Stored as payouts were before the ledger existed: no reservation was ever posted.
+    payout = Payout.objects.create(
+        tenant=tenant, amount=Decimal("700"), currency="UGX", payee="256772123457"
+    )
+    fund_tenant(tenant, amount="5")
+
+    services.transfer_transition(transfer=payout, target=Status.FAILED, actor=Actor.mtn())
+
+    assert Payout.objects.get(pk=payout.pk).status == Status.FAILED
+    assert (available(tenant), reserved(tenant)) == (Decimal("5"), Decimal("0"))
+    assert not LedgerTransaction.objects.filter(source_object="payout").exists()
