@@ -17,9 +17,10 @@ import functools
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
+from django.db import models, transaction
 from django.db.models.query_utils import DeferredAttribute
 
 
@@ -166,3 +167,35 @@ class EncryptedTextField(models.TextField):
         if lookup_name not in ("isnull", "exact"):
             return None
         return super().get_lookup(lookup_name)
+
+
+def reencrypt_all() -> dict[str, int]:
+    """Re-encrypt every stored secret, of every model, with the first key.
+
+    One transaction: each row is locked, its ciphertexts are rotated without being kept as
+    Python strings, and written back. Returns the rows changed per model label. Raises
+    :class:`SecretDecryptionError` (and changes nothing) when a secret opens with no key.
+    """
+    changed: dict[str, int] = {}
+    with transaction.atomic():
+        for model in apps.get_models():
+            fields = [
+                field.attname
+                for field in model._meta.concrete_fields
+                if isinstance(field, EncryptedTextField)
+            ]
+            if not fields:
+                continue
+            count = 0
+            for row in model._default_manager.select_for_update().only("pk", *fields):
+                updates = {}
+                for attname in fields:
+                    stored = row.__dict__.get(attname)
+                    if isinstance(stored, Sealed):
+                        what = f"{model.__name__}.{attname} of {row.pk}"
+                        updates[attname] = Sealed(reencrypt(stored.token, what=what))
+                if updates:
+                    model._default_manager.filter(pk=row.pk).update(**updates)
+                    count += 1
+            changed[model._meta.label] = count
+    return changed
