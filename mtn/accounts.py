@@ -307,27 +307,38 @@ def check_account_name(name: str) -> None:
         )
 
 
-def mtn_account_set(
+@dataclass(frozen=True)
+class AccountInput:
+    """An account's settings, checked: what ``mtn_account_set`` writes."""
+
+    name: str
+    target_environment: str
+    currencies: tuple[str, ...]
+    credentials: dict[str, dict[str, str]]
+    base_url: str | None
+    callback_url: str | None  # None: keep; "": none
+    tenant: Any  # the owning Tenant or None (the platform)
+
+
+def mtn_account_validate(
     *,
     name: str,
     target_environment: str,
     currencies: Iterable[str],
-    credentials: Mapping[str, Mapping[str, str]],
-    actor: Actor,
+    credentials: Any,
     base_url: str | None = None,
     tenant_slug: str | None = None,
     callback_url: str | None = None,
-) -> MtnAccount:
-    """Create or update the account ``name``, its currencies and the credentials given.
+) -> AccountInput:
+    """Check everything ``mtn_account_set`` takes; raises ``MtnAccountError`` saying what.
 
-    A product left out of ``credentials`` keeps what it had (nothing, for a new account). The
-    currencies given replace the account's. Atomic: on any error (``MtnAccountError``, for a
-    bad value, an unknown tenant, or a currency another account of the same owner carries)
-    nothing is stored. Audited without any credential.
+    On an existing account ``tenant_slug`` None keeps its owner, and another owner is refused:
+    the payments recorded on an account depend on whose it is. A currency that another account
+    of the same owner carries is refused here (and by the database, whatever races).
     """
     check_account_name(name)
     _check(target_environment_validator, target_environment, "Target environment")
-    wanted = sorted(set(currencies))
+    wanted = tuple(sorted(set(currencies)))
     if not wanted:
         raise MtnAccountError("Give at least one currency (--currency UGX).")
     for currency in wanted:
@@ -341,42 +352,91 @@ def mtn_account_set(
         )
     parsed = parse_credentials(credentials)
     checked_base_url = check_url(base_url, "The base URL") if base_url else None
-    checked_callback = check_url(callback_url, "The callback URL") if callback_url else None
+    checked_callback = None
+    if callback_url is not None:
+        checked_callback = check_url(callback_url, "The callback URL") if callback_url else ""
 
+    existing = MtnAccount.objects.select_related("tenant").filter(name=name).first()
     tenant_model = MtnAccount._meta.get_field("tenant").related_model
-    tenant = None
+    tenant = existing.tenant if existing else None
     if tenant_slug:
         tenant = tenant_model.objects.filter(slug=tenant_slug).first()  # type: ignore[union-attr]
         if tenant is None:
             raise MtnAccountError(f"There is no tenant {tenant_slug!r}.")
+        if existing is not None and existing.tenant_id != tenant.pk:
+            raise MtnAccountError(
+                f"Account {name} belongs to {_owner(existing.tenant)}; an account's owner never "
+                "changes (its payments depend on it). Create another account."
+            )
+    if existing is None and not parsed:
+        raise MtnAccountError("A new account needs the credentials of at least one product.")
+    taken = (
+        MtnAccountCurrency.objects.filter(currency__in=wanted, tenant=tenant)
+        .exclude(account__name=name)
+        .select_related("account")
+        .order_by("currency")
+        .first()
+    )
+    if taken is not None:
+        raise MtnAccountError(_currency_taken(tenant, taken.currency, taken.account.name))
+    return AccountInput(
+        name=name,
+        target_environment=target_environment,
+        currencies=wanted,
+        credentials=parsed,
+        base_url=checked_base_url,
+        callback_url=checked_callback,
+        tenant=tenant,
+    )
 
+
+def _owner(tenant: Any) -> str:
+    return f"tenant {tenant.slug}" if tenant is not None else "the platform"
+
+
+def _currency_taken(tenant: Any, currency: str, other: str | None) -> str:
+    holder = f"account {other}" if other else "another account"
+    return (
+        f"{currency} is already carried by {holder} of {_owner(tenant)}; an owner has one "
+        "account per currency."
+    )
+
+
+def mtn_account_set(*, actor: Actor, **values: Any) -> MtnAccount:
+    """Create or update an account: its settings, currencies and the credentials given.
+
+    Takes ``mtn_account_validate``'s arguments. A product left out of ``credentials`` keeps
+    what it had (nothing, for a new account); the currencies given replace the account's.
+    Atomic: on any error (``MtnAccountError``) nothing is stored. Audited without any
+    credential. Locks the account's row while it writes.
+    """
+    given = mtn_account_validate(**values)
+    tenant = given.tenant
     try:
         with transaction.atomic():
-            account = MtnAccount.objects.select_for_update().filter(name=name).first()
+            account = MtnAccount.objects.select_for_update().filter(name=given.name).first()
             created = account is None
             if account is None:
-                if not parsed:
-                    raise MtnAccountError(
-                        "A new account needs the credentials of at least one product."
-                    )
-                account = MtnAccount(name=name)
-            elif tenant_slug is None:
-                tenant = account.tenant
-            account.tenant = tenant
-            account.target_environment = target_environment
-            account.base_url = checked_base_url or (
-                account.base_url if not created else default_base_url(target_environment)
-            )
-            if callback_url is not None:
-                account.callback_url = checked_callback or ""
-            for product, values in parsed.items():
-                for part, value in values.items():
+                account = MtnAccount(name=given.name, tenant=tenant)
+            elif account.tenant_id != (tenant.pk if tenant else None):
+                raise MtnAccountError(
+                    f"Account {given.name} changed owner meanwhile; nothing was stored."
+                )
+            account.target_environment = given.target_environment
+            if given.base_url:
+                account.base_url = given.base_url
+            elif created:
+                account.base_url = default_base_url(given.target_environment)
+            if given.callback_url is not None:
+                account.callback_url = given.callback_url
+            for product, parts in given.credentials.items():
+                for part, value in parts.items():
                     setattr(account, f"{product}_{part}", value)
             account.save()
             account.currency_claims.all().delete()
             MtnAccountCurrency.objects.bulk_create(
                 MtnAccountCurrency(account=account, tenant=tenant, currency=currency)
-                for currency in wanted
+                for currency in given.currencies
             )
             audit_record(
                 tenant=tenant,
@@ -385,22 +445,18 @@ def mtn_account_set(
                 action="mtn_account.created" if created else "mtn_account.updated",
                 actor=actor,
                 data={
-                    "name": name,
-                    "target_environment": target_environment,
+                    "name": given.name,
+                    "target_environment": given.target_environment,
                     "base_url": account.base_url,
-                    "currencies": wanted,
+                    "currencies": list(given.currencies),
                     "callback_url": account.callback_url,
                     # Which credentials were set, never their values.
-                    "credentials_set": sorted(parsed),
+                    "credentials_set": sorted(given.credentials),
                 },
             )
     except IntegrityError as exc:
-        owner = f"tenant {tenant.slug}" if tenant else "the platform"
-        raise MtnAccountError(
-            f"Another account of {owner} already carries one of {', '.join(wanted)}; an owner "
-            "has one account per currency."
-        ) from exc
-    account._currencies = tuple(wanted)  # type: ignore[attr-defined]
+        raise MtnAccountError(_currency_taken(tenant, "/".join(given.currencies), None)) from exc
+    account._currencies = given.currencies  # type: ignore[attr-defined]
     forget_clients()
     return account
 

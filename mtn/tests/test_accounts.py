@@ -7,7 +7,7 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from gateway.audit import Actor
 from gateway.models import AuditEvent
@@ -128,9 +128,30 @@ def test_setting_again_replaces_given_products_and_keeps_the_others(db):
 
 def test_an_owner_has_one_account_per_currency(db):
     _set()
-    with pytest.raises(MtnAccountError, match="already carries"):
+    with pytest.raises(
+        MtnAccountError, match="UGX is already carried by account ug of the platform"
+    ):
         _set("ug2")
     assert list(MtnAccount.objects.values_list("name", flat=True)) == ["ug"]
+
+
+def test_the_database_itself_refuses_two_accounts_of_one_owner_for_a_currency(tenant):
+    first = _set("alice-ug", tenant_slug=tenant.slug)
+    second = _set(
+        "alice-eur", tenant_slug=tenant.slug, target_environment="sandbox", currencies=["EUR"]
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        MtnAccountCurrency.objects.create(account=second, tenant=tenant, currency="UGX")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        MtnAccountCurrency.objects.create(account=_set(), tenant=None, currency="UGX")
+    assert first.currency_list() == ["UGX"]
+
+
+def test_an_accounts_owner_never_changes(tenant, other_tenant):
+    _set("alice-ug", tenant_slug=tenant.slug)
+    with pytest.raises(MtnAccountError, match="owner never changes"):
+        _set("alice-ug", tenant_slug=other_tenant.slug)
+    assert MtnAccount.objects.get(name="alice-ug").tenant_id == tenant.pk
 
 
 @pytest.mark.parametrize(
