@@ -110,7 +110,7 @@ class MtnConfig:
 
 @dataclass(frozen=True)
 class SubmitResult:
-    """Outcome of a request-to-pay or transfer POST.
+    """Outcome of a request-to-pay, transfer or refund POST.
 
     ``already_existed`` is True when MTN answered 409 ``RESOURCE_ALREADY_EXIST`` for our
     reference: an earlier attempt landed, so the transaction exists and must be polled.
@@ -351,6 +351,52 @@ class MtnClient:
         """GET /disbursement/v1_0/transfer/{ref}. 404 raises MtnNotFoundError."""
         return self._status(
             "disbursement", f"/disbursement/v1_0/transfer/{_ref(reference_id)}", retry=retry
+        )
+
+    def refund(
+        self,
+        *,
+        reference_id: uuid.UUID,
+        amount: str,
+        currency: str,
+        external_id: str,
+        reference_id_to_refund: uuid.UUID | str,
+        payer_message: str | None = None,
+        payee_note: str | None = None,
+        callback_url: str | None = None,
+        retry: bool = True,
+    ) -> SubmitResult:
+        """POST /disbursement/v1_0/refund of the request-to-pay ``reference_id_to_refund``.
+
+        Refunds live under Disbursement, so they use its key and token (reference section 5).
+        The body has no payee: MTN pays back the original payer. Idempotent per
+        ``reference_id`` like a transfer: 409 RESOURCE_ALREADY_EXIST is ``already_existed``.
+        """
+        body: dict[str, Any] = {
+            "amount": str(amount),
+            "currency": str(currency),
+            "externalId": str(external_id),
+            "referenceIdToRefund": _ref(reference_id_to_refund),
+        }
+        message = sanitize_text(payer_message)
+        note = sanitize_text(payee_note)
+        if message:
+            body["payerMessage"] = message
+        if note:
+            body["payeeNote"] = note
+        return self._submit(
+            "disbursement",
+            "/disbursement/v1_0/refund",
+            reference_id=reference_id,
+            body=body,
+            callback_url=callback_url,
+            retry=retry,
+        )
+
+    def refund_status(self, *, reference_id: uuid.UUID, retry: bool = True) -> TransactionStatus:
+        """GET /disbursement/v1_0/refund/{ref} (body like a transfer's, with ``payee``)."""
+        return self._status(
+            "disbursement", f"/disbursement/v1_0/refund/{_ref(reference_id)}", retry=retry
         )
 
     # --- public API: account --------------------------------------------------------------
@@ -608,7 +654,7 @@ def _notify(
     parts = [part for part in path.split("/") if part]  # collection, v1_0, requesttopay, <ref>
     product = parts[0] if parts else "unknown"
     operation = "token" if parts[1:2] == ["token"] else (parts[2] if len(parts) > 2 else "unknown")
-    if method == "GET" and operation in ("requesttopay", "transfer"):
+    if method == "GET" and operation in ("requesttopay", "transfer", "refund"):
         operation += "_status"
     for observer in call_observers:
         try:
