@@ -25,6 +25,7 @@ from django.core.cache import cache
 from .errors import (
     MtnConflictError,
     MtnError,
+    MtnNotFoundError,
     MtnProtocolError,
     classify_exception,
     classify_response,
@@ -123,6 +124,31 @@ class SubmitResult:
 class Balance:
     available: Decimal
     currency: str
+
+
+@dataclass(frozen=True)
+class AccountHolderInfo:
+    """The name of a MoMo account holder, and nothing else MTN told about them."""
+
+    name: str | None
+    given_name: str | None = None
+    family_name: str | None = None
+
+    @classmethod
+    def from_mtn(cls, body: dict[str, Any]) -> AccountHolderInfo:
+        given = _name_part(body.get("given_name"))
+        family = _name_part(body.get("family_name"))
+        name = _name_part(body.get("name"))
+        if name is None and (given or family):
+            name = " ".join(part for part in (given, family) if part)
+        return cls(name=name, given_name=given, family_name=family)
+
+
+def _name_part(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    cleaned = " ".join(value.split())[:200]
+    return cleaned or None
 
 
 @dataclass(frozen=True)
@@ -415,15 +441,36 @@ class MtnClient:
     def account_holder_active(
         self, *, product: str = "collection", msisdn: str, retry: bool = True
     ) -> bool:
-        """GET /{product}/v1_0/accountholder/msisdn/{msisdn}/active (type must be lower case)."""
+        """GET /{product}/v1_0/accountholder/msisdn/{msisdn}/active (type must be lower case).
+
+        False for a holder whose wallet is not active and for a number MTN does not know
+        (MTN answers those 404 RESOURCE_NOT_FOUND; reference section 7.1). Other refusals
+        (NOT_ALLOWED, outages...) raise MtnError.
+        """
         _check_product(product)
-        party = requests.utils.quote(msisdn, safe="")
-        path = f"/{product}/v1_0/accountholder/msisdn/{party}/active"
-        response = self._call(product, "GET", path, retry=retry)
+        path = f"/{product}/v1_0/accountholder/msisdn/{_party(msisdn)}/active"
+        try:
+            response = self._call(product, "GET", path, retry=retry)
+        except MtnNotFoundError:
+            return False
         result = _json_object(response).get("result")
         if not isinstance(result, bool):
             raise MtnProtocolError("UNEXPECTED_RESPONSE", "accountholder body lacks 'result'")
         return result
+
+    def basic_user_info(
+        self, *, product: str = "collection", msisdn: str, retry: bool = True
+    ) -> AccountHolderInfo:
+        """GET /{product}/v1_0/accountholder/msisdn/{msisdn}/basicuserinfo: the holder's name.
+
+        MTN answers OpenID-style personal data (birth date, gender, locale...); only the name
+        fields are kept, so nothing else can leak into logs, answers or storage. A number MTN
+        does not know raises MtnNotFoundError (ask ``account_holder_active`` first).
+        """
+        _check_product(product)
+        path = f"/{product}/v1_0/accountholder/msisdn/{_party(msisdn)}/basicuserinfo"
+        response = self._call(product, "GET", path, retry=retry)
+        return AccountHolderInfo.from_mtn(_json_object(response))
 
     # --- tokens ---------------------------------------------------------------------------
 
@@ -674,6 +721,11 @@ def _ref(reference_id: uuid.UUID | str) -> str:
     return str(uuid.UUID(str(reference_id)))
 
 
+def _party(msisdn: str) -> str:
+    # The number goes into the path: quote everything so it cannot change the path.
+    return requests.utils.quote(str(msisdn), safe="")
+
+
 def _check_product(product: str) -> None:
     if product not in PRODUCTS:
         raise ValueError(f"unknown MTN product {product!r}")
@@ -696,6 +748,7 @@ def _json_object(response: requests.Response) -> dict[str, Any]:
 
 
 __all__ = [
+    "AccountHolderInfo",
     "Balance",
     "MtnClient",
     "MtnConfig",
