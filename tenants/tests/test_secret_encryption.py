@@ -6,11 +6,14 @@ import pytest
 from cryptography.fernet import Fernet
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from standardwebhooks import Webhook
 
 from gateway import crypto
 from gateway.audit import Actor
 from tenants.models import Tenant
 from tenants.services import tenant_create, tenant_rotate_webhook_secret
+from webhooks.delivery import signed_request
+from webhooks.models import MerchantDelivery
 
 
 def _stored(tenant_id, column: str = "webhook_secret") -> str:
@@ -97,3 +100,20 @@ def test_create_tenant_hands_out_the_plaintext_secret_once(db):
     tenant, _ = tenant_create(slug="carol", name="Carol", actor=Actor.system())
     assert tenant.webhook_secret.startswith("whsec_")
     assert tenant.webhook_secret not in _stored(tenant.pk)
+
+
+def test_webhooks_are_signed_with_the_decrypted_secret(tenant):
+    delivery = MerchantDelivery(
+        event_id="evt_1", tenant=Tenant.objects.get(pk=tenant.pk), payload={"a": 1}
+    )
+    body, headers = signed_request(delivery)
+    assert Webhook(tenant.webhook_secret).verify(body, headers) == {"a": 1}
+
+
+def test_a_wrong_key_stops_signing_instead_of_signing_with_ciphertext(tenant, settings):
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    delivery = MerchantDelivery(
+        event_id="evt_1", tenant=Tenant.objects.get(pk=tenant.pk), payload={"a": 1}
+    )
+    with pytest.raises(crypto.SecretDecryptionError):
+        signed_request(delivery)
