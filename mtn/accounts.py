@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,8 +27,8 @@ from django.db.models import Q
 
 from gateway.audit import Actor, audit_record
 
-from .client import MtnClient, MtnConfig, MtnCredentials
-from .errors import MtnAuthenticationError, MtnError, MtnNetworkError, MtnRetryableError
+from .client import AccountCheck, MtnClient, MtnConfig, MtnCredentials, check_account, client_for
+from .client import _clients as client_registry
 from .models import (
     CREDENTIAL_FIELDS,
     DEFAULT_ACCOUNT,
@@ -152,8 +151,6 @@ def account_callback_base_url(account: MtnAccount) -> str:
 
 # --- clients ------------------------------------------------------------------------------
 
-_client_local = threading.local()
-
 
 def mtn_config_for(account: MtnAccount, *, quick: bool = False) -> MtnConfig:
     """The client configuration of ``account`` (decrypts its credentials).
@@ -164,15 +161,12 @@ def mtn_config_for(account: MtnAccount, *, quick: bool = False) -> MtnConfig:
     if account.is_default:
         config = MtnConfig.from_settings()
     else:
-        config = MtnConfig(
-            base_url=account.base_url.rstrip("/"),
+        config = MtnConfig.for_account(
+            account=account.name,
+            base_url=account.base_url,
             target_environment=account.target_environment,
             collection=_credentials(account, "collection"),
             disbursement=_credentials(account, "disbursement"),
-            connect_timeout=float(settings.MTN_CONNECT_TIMEOUT),
-            read_timeout=float(settings.MTN_READ_TIMEOUT),
-            max_tries=int(settings.MTN_SUBMIT_MAX_TRIES),
-            max_seconds=float(settings.MTN_SUBMIT_MAX_SECONDS),
         )
     if quick:
         config = dataclasses.replace(config, connect_timeout=1.0, read_timeout=1.5)
@@ -180,16 +174,11 @@ def mtn_config_for(account: MtnAccount, *, quick: bool = False) -> MtnConfig:
 
 
 def mtn_client_for(account: MtnAccount, *, quick: bool = False) -> MtnClient:
-    """One MTN client (and HTTP connection pool) per thread, account and configuration."""
-    config = mtn_config_for(account, quick=quick)
-    clients = getattr(_client_local, "clients", None)
-    if clients is None:
-        clients = _client_local.clients = {}
-    key = (account.name, config)
-    client = clients.get(key)
-    if client is None:
-        client = clients[key] = MtnClient(config)
-    return client
+    """One MTN client (connection pool, token memo) per thread and account configuration.
+
+    Tokens are cached per (account, product, API user): new credentials take effect at once.
+    """
+    return client_for(mtn_config_for(account, quick=quick))
 
 
 def mtn_route(*, tenant_id: Any, currency: str, quick: bool = False) -> RoutedAccount:
@@ -206,11 +195,13 @@ def mtn_client_named(name: str, *, quick: bool = False) -> MtnClient:
 
 
 def forget_clients() -> None:
-    """Drop this thread's clients (tests; after credentials change in this process)."""
-    _client_local.__dict__.pop("clients", None)
+    """Drop this thread's clients (tests)."""
+    client_registry.__dict__.pop("by_config", None)
 
 
-def _credentials(account: MtnAccount, product: str) -> MtnCredentials:
+def _credentials(account: MtnAccount, product: str) -> MtnCredentials | None:
+    if not account.has_product(product):
+        return None
     values = {part: getattr(account, f"{product}_{part}") for part in CREDENTIAL_FIELDS}
     return MtnCredentials(**values)
 
@@ -474,83 +465,10 @@ def account_output(account: MtnAccount) -> dict[str, Any]:
 # --- checking an account with MTN ---------------------------------------------------------
 
 
-def mtn_account_check(account: MtnAccount) -> dict[str, Any]:
+def mtn_account_check(account: MtnAccount) -> AccountCheck:
     """Ask MTN for a fresh token per product the account has, then for its balance.
 
-    Returns ``{"account": name, "collection": {...} | None, "disbursement": {...} | None}``;
-    a product is ``None`` when the account has no credentials for it, ``{"ok": true,
-    "balance", "currency"}`` when MTN took them, or ``{"ok": false, "error", "message"}`` with
-    the operator's words for what MTN refused. Retries nothing; never shows a credential.
+    Retries nothing and never raises for MTN's refusals: the result says in words which
+    credential or setting MTN refused. Never shows a credential.
     """
-    result: dict[str, Any] = {"account": account.name}
-    client = mtn_client_for(account)
-    for product in PRODUCTS:
-        if not account.has_product(product):
-            result[product] = None
-            continue
-        step = "token"
-        try:
-            client.get_token(product, force_refresh=True)
-            step = "balance"
-            balance = client.account_balance(product=product, retry=False)
-        except MtnError as error:
-            result[product] = {
-                "ok": False,
-                "error": error.code,
-                "message": explain_refusal(account, product, step, error),
-            }
-        else:
-            result[product] = {
-                "ok": True,
-                "balance": format(balance.available, "f"),
-                "currency": balance.currency,
-            }
-    return result
-
-
-def account_check_passed(result: Mapping[str, Any]) -> bool:
-    return all(result[product] is None or result[product]["ok"] for product in PRODUCTS)
-
-
-def explain_refusal(account: MtnAccount, product: str, step: str, error: MtnError) -> str:
-    """What MTN's refusal means for the operator, in words (reference sections 2.4, 3.4, 6)."""
-    code = error.code
-    if isinstance(error, MtnNetworkError):
-        return (
-            f"MTN could not be reached at {account.base_url} ({code}); check the base URL and "
-            "the network, then check again."
-        )
-    if code == "SUBSCRIPTION_KEY_REJECTED" or (
-        isinstance(error, MtnAuthenticationError)
-        and error.status_code == 401
-        and step == "token"
-        and code not in ("login_failed", "LOGIN_FAILED")
-    ):
-        return (
-            f"MTN refused the {product} subscription key (Ocp-Apim-Subscription-Key): it must be "
-            f"the primary or secondary key of this profile's {product.title()} subscription."
-        )
-    if code in ("login_failed", "LOGIN_FAILED", "UNAUTHORIZED"):
-        return (
-            f"MTN refused the {product} API user or API key (login_failed): the pair does not "
-            f"match, or the API user was not created for {account.base_url}."
-        )
-    if code == "NOT_ALLOWED_TARGET_ENVIRONMENT":
-        return (
-            f"MTN refused target environment {account.target_environment!r} for the {product} API "
-            "user: the user belongs to another target environment (in the sandbox: it was created "
-            f"with another product's subscription key; create one with the {product} key)."
-        )
-    if code == "FORBIDDEN" or error.status_code == 403:
-        return (
-            f"MTN forbade the {product} call (403): the subscription is not active for this "
-            "product, or MTN has not allowed this server's IP address."
-        )
-    if code == "NOT_ALLOWED":
-        return (
-            f"MTN does not allow this {product} API user to ask for the balance (NOT_ALLOWED): "
-            "the account is not yet enabled for this product in this market."
-        )
-    if isinstance(error, MtnRetryableError):
-        return f"MTN failed for now ({code}); its platform is flaky: check again in a minute."
-    return f"MTN refused the {product} {step} request: {code} {error.message}".strip()
+    return check_account(mtn_config_for(account), client=mtn_client_for(account))

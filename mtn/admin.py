@@ -20,7 +20,6 @@ from gateway.admin import MAX_ROWS_PER_NETWORK_ACTION, ObjectActionsMixin, staff
 from gateway.crypto import EncryptionKeyError, SecretDecryptionError
 from mtn.accounts import (
     MtnAccountError,
-    account_check_passed,
     mtn_account_check,
     mtn_account_set,
     mtn_account_validate,
@@ -250,16 +249,13 @@ class MtnAccountAdmin(ObjectActionsMixin, admin.ModelAdmin):
             except (EncryptionKeyError, SecretDecryptionError) as exc:
                 self.message_user(request, f"{account.name}: {exc}", messages.ERROR)
                 continue
-            words = []
-            for product in PRODUCTS:
-                outcome = result[product]
-                if outcome is None:
-                    words.append(f"{product}: no credentials")
-                elif outcome["ok"]:
-                    words.append(
-                        f"{product}: OK, balance {outcome['balance']} {outcome['currency']}"
-                    )
-                else:
-                    words.append(f"{product}: {outcome['message']}")
-            level = messages.SUCCESS if account_check_passed(result) else messages.ERROR
-            self.message_user(request, f"{account.name} — " + "; ".join(words), level)
+            words = [
+                f"{check.product}: OK, balance {check.balance} {check.currency}"
+                if check.ok
+                else f"{check.product}: {check.problem}"
+                for check in result.checks
+            ]
+            level = messages.SUCCESS if result.ok else messages.ERROR
+            self.message_user(
+                request, f"{account.name} — " + ("; ".join(words) or "no credentials"), level
+            )

@@ -1,261 +1,369 @@
-"""MTN accounts as data: setting them, routing money through them, their clients."""
+"""Per-account configurations, token caching per (account, product) including with the
+shared cache down, and the account check an operator runs (``mtn_account_check``)."""
 
 from __future__ import annotations
 
-import io
-import json
+import logging
+import uuid
+from decimal import Decimal
 
 import pytest
-from django.core.management import CommandError, call_command
-from django.db import IntegrityError, connection, transaction
+import requests
+import responses
+from django.test import override_settings
 
-from gateway.audit import Actor
-from gateway.models import AuditEvent
-from mtn.accounts import (
-    MtnAccountError,
-    account_is_tenant_owned,
-    mtn_account_get,
-    mtn_account_route,
-    mtn_account_set,
-    mtn_client_for,
-    mtn_route,
+from mtn import client as client_module
+from mtn import tokens
+from mtn.client import (
+    AccountCheck,
+    MtnClient,
+    MtnConfig,
+    MtnCredentials,
+    ProductCheck,
+    check_account,
+    client_for,
 )
-from mtn.models import MtnAccount, MtnAccountCurrency
+from mtn.errors import MtnConfigurationError
+from mtn.retry import RetryPolicy
 
-COLLECTION = {
-    "subscription_key": "ug-col-sub",
-    "api_user": "0b3f8a56-9f0e-4b8e-9a55-2f1d3c4b5a6e",
-    "api_key": "ug-col-key",
-}
-DISBURSEMENT = {
-    "subscription_key": "ug-dis-sub",
-    "api_user": "7c2d4e6f-1a3b-4c5d-8e9f-0a1b2c3d4e5f",
-    "api_key": "ug-dis-key",
-}
+BASE = "https://mtn.test"
+COLLECTION = MtnCredentials("col-sub-key", "col-user", "col-api-key")
+DISBURSEMENT = MtnCredentials("dis-sub-key", "dis-user", "dis-api-key")
 
 
-def _set(name: str = "ug", **overrides):
+def config(**overrides) -> MtnConfig:
     values = {
-        "name": name,
+        "account": "uganda",
+        "base_url": BASE,
         "target_environment": "mtnuganda",
-        "currencies": ["UGX"],
-        "credentials": {"collection": COLLECTION, "disbursement": DISBURSEMENT},
-        "base_url": "https://proxy.momoapi.mtn.com",
-        "actor": Actor.system(),
+        "collection": COLLECTION,
+        "disbursement": DISBURSEMENT,
+        "connect_timeout": 1.0,
+        "read_timeout": 1.0,
+        "max_tries": 1,
     }
     values.update(overrides)
-    return mtn_account_set(**values)
+    return MtnConfig.for_account(**values)
 
 
-def _run_set(*args: str, stdin: str) -> dict:
-    out = io.StringIO()
-    call_command("mtn_account_set", *args, stdin=io.StringIO(stdin), stdout=out)
-    return json.loads(out.getvalue())
-
-
-# --- routing -------------------------------------------------------------------------------
-
-
-def test_without_accounts_everything_goes_through_default(tenant, settings):
-    account = mtn_account_route(tenant_id=tenant.pk, currency="UGX")
-    assert account.name == "default"
-    assert not account_is_tenant_owned(account)
-    assert mtn_client_for(account).config.base_url == settings.MTN_BASE_URL
-
-
-def test_platform_account_carries_its_currency_and_default_the_rest(tenant):
-    _set()
-    assert mtn_account_route(tenant_id=tenant.pk, currency="UGX").name == "ug"
-    assert mtn_account_route(tenant_id=tenant.pk, currency="GHS").name == "default"
-
-
-def test_a_tenants_own_account_comes_first_and_only_for_that_tenant(tenant, other_tenant):
-    _set()
-    _set("alice-ug", tenant_slug=tenant.slug)
-    own = mtn_account_route(tenant_id=tenant.pk, currency="UGX")
-    assert own.name == "alice-ug"
-    assert account_is_tenant_owned(own)
-    assert mtn_account_route(tenant_id=other_tenant.pk, currency="UGX").name == "ug"
-
-
-def test_routing_is_one_query(tenant, django_assert_num_queries):
-    _set()
-    with django_assert_num_queries(1):
-        mtn_account_route(tenant_id=tenant.pk, currency="UGX")
-
-
-def test_routed_client_speaks_with_the_accounts_credentials(tenant):
-    _set("alice-ug", tenant_slug=tenant.slug, callback_url="https://pay.alice.example")
-    routed = mtn_route(tenant_id=tenant.pk, currency="UGX")
-    config = routed.client.config
-    assert routed.name == "alice-ug"
-    assert routed.is_tenant_owned
-    assert routed.callback_base_url == "https://pay.alice.example"
-    assert config.target_environment == "mtnuganda"
-    assert config.collection.api_user == COLLECTION["api_user"]
-    assert config.disbursement.api_key == DISBURSEMENT["api_key"]
-
-
-def test_clients_are_kept_per_thread_and_account(tenant):
-    _set()
-    account = mtn_account_get(name="ug")
-    assert mtn_client_for(account) is mtn_client_for(mtn_account_get(name="ug"))
-    assert mtn_client_for(account) is not mtn_client_for(mtn_account_get(name="default"))
-    assert mtn_client_for(account, quick=True).config.read_timeout == 1.5
-
-
-# --- setting accounts ----------------------------------------------------------------------
-
-
-def test_credentials_are_stored_encrypted(db):
-    _set()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM mtn_mtnaccount")
-        row = " ".join(str(value) for value in cursor.fetchone())
-    for secret in (*COLLECTION.values(), *DISBURSEMENT.values()):
-        assert secret not in row
-
-
-def test_setting_again_replaces_given_products_and_keeps_the_others(db):
-    _set()
-    new_collection = {**COLLECTION, "api_key": "rotated-key"}
-    _set(credentials={"collection": new_collection}, currencies=["UGX"])
-    account = MtnAccount.objects.get(name="ug")
-    assert account.collection_api_key == "rotated-key"
-    assert account.disbursement_api_key == DISBURSEMENT["api_key"]
-    assert MtnAccount.objects.count() == 1
-
-
-def test_an_owner_has_one_account_per_currency(db):
-    _set()
-    with pytest.raises(
-        MtnAccountError, match="UGX is already carried by account ug of the platform"
-    ):
-        _set("ug2")
-    assert list(MtnAccount.objects.values_list("name", flat=True)) == ["ug"]
-
-
-def test_the_database_itself_refuses_two_accounts_of_one_owner_for_a_currency(tenant):
-    first = _set("alice-ug", tenant_slug=tenant.slug)
-    second = _set(
-        "alice-eur", tenant_slug=tenant.slug, target_environment="sandbox", currencies=["EUR"]
+def add_token(product: str = "collection", token: str = "tok", base: str = BASE) -> None:  # noqa: S107
+    responses.add(
+        responses.POST,
+        f"{base}/{product}/token/",
+        json={"access_token": token, "token_type": "access_token", "expires_in": 3600},
     )
-    with pytest.raises(IntegrityError), transaction.atomic():
-        MtnAccountCurrency.objects.create(account=second, tenant=tenant, currency="UGX")
-    with pytest.raises(IntegrityError), transaction.atomic():
-        MtnAccountCurrency.objects.create(account=_set(), tenant=None, currency="UGX")
-    assert first.currency_list() == ["UGX"]
 
 
-def test_an_accounts_owner_never_changes(tenant, other_tenant):
-    _set("alice-ug", tenant_slug=tenant.slug)
-    with pytest.raises(MtnAccountError, match="owner never changes"):
-        _set("alice-ug", tenant_slug=other_tenant.slug)
-    assert MtnAccount.objects.get(name="alice-ug").tenant_id == tenant.pk
+def token_calls(product: str = "collection") -> list:
+    return [c for c in responses.calls if c.request.url.endswith(f"/{product}/token/")]
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+@override_settings(
+    MTN_CONNECT_TIMEOUT=2.5, MTN_READ_TIMEOUT=7, MTN_SUBMIT_MAX_TRIES=5, MTN_SUBMIT_MAX_SECONDS=9
+)
+def test_for_account_takes_timeouts_from_settings_unless_given():
+    built = MtnConfig.for_account(
+        account="ghana",
+        base_url="https://proxy.momoapi.mtn.com/",
+        target_environment="mtnghana",
+        collection=COLLECTION,
+        read_timeout=4.0,
+    )
+
+    assert built.account == "ghana"
+    assert built.base_url == "https://proxy.momoapi.mtn.com"
+    assert (built.connect_timeout, built.read_timeout) == (2.5, 4.0)
+    assert (built.max_tries, built.max_seconds) == (5, 9.0)
+    assert built.products == ("collection",)
+    assert built.disbursement is None
+
+
+def test_from_settings_is_the_default_account_with_both_products(settings):
+    built = MtnConfig.from_settings()
+
+    assert built.account == "default"
+    assert built.products == ("collection", "disbursement")
+    assert built.collection.api_user == settings.MTN_COLLECTION_API_USER
+    assert built == MtnConfig.from_settings()
+    assert hash(built) == hash(MtnConfig.from_settings())
 
 
 @pytest.mark.parametrize(
-    ("overrides", "message"),
+    "overrides",
     [
-        ({"name": "default"}, "MTN_\\* settings"),
-        ({"name": "Bad Name"}, "Account name"),
-        ({"currencies": ["GHS"]}, "carries only UGX"),
-        ({"currencies": ["ugx"]}, "Currency"),
-        ({"currencies": []}, "at least one currency"),
-        ({"target_environment": "MTN Uganda"}, "Target environment"),
-        ({"base_url": "http://mtn.example.com"}, "https"),
-        ({"callback_url": "not a url"}, "callback URL"),
-        ({"tenant_slug": "nobody"}, "no tenant"),
-        ({"credentials": {}}, "at least one product"),
-        ({"credentials": {"remittance": COLLECTION}}, "Unknown product"),
-        ({"credentials": {"collection": {**COLLECTION, "api_user": "x"}}}, "UUID"),
-        ({"credentials": {"collection": {"api_user": COLLECTION["api_user"]}}}, "missing"),
-        ({"credentials": {"collection": {**COLLECTION, "api_key": ""}}}, "non-empty"),
-        ({"credentials": ["not", "an", "object"]}, "one JSON object"),
+        {"base_url": "mtn.test"},
+        {"target_environment": " "},
+        {"account": ""},
+        {"connect_timeout": 0},
     ],
 )
-def test_bad_input_is_refused_and_stores_nothing(db, overrides, message):
-    with pytest.raises(MtnAccountError, match=message):
-        _set(**overrides)
-    assert not MtnAccount.objects.exists()
-    assert not MtnAccountCurrency.objects.exists()
-    assert not AuditEvent.objects.filter(object_type="mtn_account").exists()
+def test_config_refuses_unusable_values(overrides):
+    with pytest.raises(ValueError):
+        config(**overrides)
 
 
-def test_refusals_never_quote_a_credential(db):
-    bad = {**COLLECTION, "api_user": "secret-looking-user"}
-    with pytest.raises(MtnAccountError) as caught:
-        _set(credentials={"collection": bad})
-    assert "secret-looking-user" not in str(caught.value)
+@responses.activate
+def test_a_product_without_credentials_fails_before_any_call():
+    client = MtnClient(config(disbursement=None))
+
+    with pytest.raises(MtnConfigurationError) as info:
+        client.transfer(
+            reference_id=uuid.uuid4(),
+            amount="1000",
+            currency="UGX",
+            external_id="po",
+            payee_msisdn="256772123456",
+        )
+
+    assert info.value.code == "PRODUCT_NOT_CONFIGURED"
+    assert "uganda" in info.value.message
+    assert info.value.retryable is False
+    assert len(responses.calls) == 0
 
 
-def test_set_is_audited_without_credentials(tenant):
-    _set("alice-ug", tenant_slug=tenant.slug)
-    event = AuditEvent.objects.get(action="mtn_account.created")
-    assert event.tenant_id == tenant.pk
-    text = json.dumps(event.data)
-    assert "ug-col-key" not in text
-    assert event.data["credentials_set"] == ["collection", "disbursement"]
+def test_secrets_are_not_in_the_configs_repr():
+    text = repr(config())
+
+    assert "col-sub-key" not in text
+    assert "col-api-key" not in text
+    assert "col-user" in text
 
 
-def test_mtn_account_set_command_reads_credentials_from_stdin(tenant):
-    printed = _run_set(
-        "alice-ug",
-        "--target-environment",
-        "mtnuganda",
-        "--currency",
-        "UGX",
-        "--tenant",
-        tenant.slug,
-        stdin=json.dumps({"collection": COLLECTION}),
+# --- tokens per account ----------------------------------------------------------------------
+
+
+@responses.activate
+def test_tokens_are_cached_per_account_and_product():
+    add_token("collection", "ug-col")
+    add_token("collection", "gh-col")
+    add_token("disbursement", "ug-dis")
+    uganda = MtnClient(config(account="uganda"))
+    ghana = MtnClient(config(account="ghana"))
+
+    assert uganda.get_token("collection") == "ug-col"
+    assert ghana.get_token("collection") == "gh-col"  # same host and user, another account
+    assert uganda.get_token("disbursement") == "ug-dis"
+    assert MtnClient(config(account="uganda")).get_token("collection") == "ug-col"  # shared
+    assert len(token_calls("collection")) == 2
+    assert len(token_calls("disbursement")) == 1
+
+
+@responses.activate
+def test_new_credentials_on_an_account_get_a_new_token():
+    add_token("collection", "old-user-token")
+    add_token("collection", "new-user-token")
+    MtnClient(config()).get_token("collection")
+
+    renewed = config(collection=MtnCredentials("col-sub-key", "new-user", "new-key"))
+
+    assert MtnClient(renewed).get_token("collection") == "new-user-token"
+
+
+def test_client_for_gives_one_client_per_config_in_a_thread():
+    first = client_for(config())
+
+    assert client_for(config()) is first
+    assert client_for(config(account="ghana")) is not first
+    assert client_for(config()).session is first.session
+
+
+# --- the shared cache down ------------------------------------------------------------------
+
+
+class BrokenCache:
+    """A cache whose every operation raises, as django-redis does with Redis down."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def _fail(self, *args, **kwargs):
+        self.calls += 1
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    get = set = add = delete = _fail
+
+
+@pytest.fixture
+def broken_cache(monkeypatch) -> BrokenCache:
+    broken = BrokenCache()
+    monkeypatch.setattr(tokens, "cache", broken)
+    monkeypatch.setattr(tokens, "_cache_warned_at", None)
+    return broken
+
+
+@responses.activate
+def test_payments_go_on_with_one_token_while_the_cache_is_down(broken_cache, monkeypatch):
+    # Trust the memo alone for no time at all, so that every call asks the broken cache.
+    monkeypatch.setattr(client_module, "TOKEN_MEMO_SECONDS", 0.0)
+    add_token("collection", "memo-token")
+    responses.add(responses.POST, f"{BASE}/collection/v1_0/requesttopay", status=202)
+    client = MtnClient(config(), retry_policy=RetryPolicy(max_tries=1))
+
+    for _ in range(3):
+        client.request_to_pay(
+            reference_id=uuid.uuid4(),
+            amount="1000",
+            currency="UGX",
+            external_id="p",
+            payer_msisdn="256772123456",
+        )
+
+    posts = [c for c in responses.calls if c.request.url.endswith("/requesttopay")]
+    assert [c.request.headers["Authorization"] for c in posts] == ["Bearer memo-token"] * 3
+    assert len(token_calls()) == 1
+    assert broken_cache.calls >= 3  # it kept trying the cache
+
+
+@responses.activate
+def test_cache_down_is_warned_about_at_most_once_a_minute(broken_cache, caplog, monkeypatch):
+    monkeypatch.setattr(client_module, "TOKEN_MEMO_SECONDS", 0.0)
+    add_token()
+    client = MtnClient(config())
+
+    with caplog.at_level(logging.WARNING, logger="mtn.tokens"):
+        for _ in range(5):
+            client.get_token("collection")
+    warnings = [r for r in caplog.records if "token cache unavailable" in r.getMessage()]
+
+    assert len(warnings) == 1
+    assert "ConnectionError" in warnings[0].getMessage()
+    assert "col-api-key" not in caplog.text
+
+
+@responses.activate
+def test_cache_down_still_refreshes_a_token_mtn_refused(broken_cache):
+    add_token("collection", "old")
+    add_token("collection", "new")
+    url = f"{BASE}/collection/v1_0/requesttopay"
+    responses.add(responses.POST, url, status=401, json={"error": "invalid_token"})
+    responses.add(responses.POST, url, status=202)
+    client = MtnClient(config(), retry_policy=RetryPolicy(max_tries=1))
+
+    result = client.request_to_pay(
+        reference_id=uuid.uuid4(),
+        amount="1000",
+        currency="UGX",
+        external_id="p",
+        payer_msisdn="256772123456",
     )
-    assert printed == {
-        "account": "alice-ug",
-        "tenant": tenant.slug,
-        "target_environment": "mtnuganda",
-        "currencies": ["UGX"],
+
+    assert result.already_existed is False
+    assert client.get_token("collection") == "new"
+    assert len(token_calls()) == 2
+
+
+# --- the account check -----------------------------------------------------------------------
+
+
+def add_balance(product: str, **kwargs) -> None:
+    kwargs.setdefault("json", {"availableBalance": "250000", "currency": "UGX"})
+    responses.add(responses.GET, f"{BASE}/{product}/v1_0/account/balance", **kwargs)
+
+
+@responses.activate
+def test_check_account_gets_a_new_token_and_the_balance_per_product():
+    add_token("collection", "cached")
+    add_token("collection", "fresh")
+    add_token("disbursement", "dis")
+    add_balance("collection")
+    add_balance("disbursement", json={"availableBalance": "10.5", "currency": "UGX"})
+    account = config()
+    MtnClient(account).get_token("collection")
+
+    result = check_account(account)
+
+    assert result.ok
+    assert result.as_dict() == {
+        "account": "uganda",
+        "collection": {"ok": True, "balance": "250000", "currency": "UGX"},
+        "disbursement": {"ok": True, "balance": "10.5", "currency": "UGX"},
     }
-    account = MtnAccount.objects.get(name="alice-ug")
-    assert account.base_url == "https://proxy.momoapi.mtn.com"
-    assert account.has_product("collection")
-    assert not account.has_product("disbursement")
+    balance_call = [c for c in responses.calls if "/collection/v1_0/account" in c.request.url]
+    assert balance_call[0].request.headers["Authorization"] == "Bearer fresh"
+    assert balance_call[0].request.headers["X-Target-Environment"] == "mtnuganda"
 
 
-def test_mtn_account_set_command_platform_account_prints_null_tenant(db):
-    printed = _run_set(
-        "sbx",
-        "--target-environment",
-        "sandbox",
-        "--currency",
-        "EUR",
-        stdin=json.dumps({"collection": COLLECTION}),
+@responses.activate
+def test_check_account_names_a_refused_subscription_key():
+    responses.add(
+        responses.POST,
+        f"{BASE}/collection/token/",
+        status=401,
+        json={
+            "statusCode": 401,
+            "message": "Access denied due to invalid subscription key. Make sure to provide "
+            "a valid key for an active subscription.",
+        },
     )
-    assert printed["tenant"] is None
-    assert MtnAccount.objects.get(name="sbx").base_url == "https://sandbox.momodeveloper.mtn.com"
+
+    result = check_account(config(disbursement=None))
+
+    [check] = result.checks
+    assert not result.ok
+    assert check.code == "SUBSCRIPTION_KEY_REJECTED"
+    assert "collection subscription key" in check.problem
+    assert "col-sub-key" not in check.problem
+    assert result.as_dict()["collection"] == {
+        "ok": False,
+        "code": "SUBSCRIPTION_KEY_REJECTED",
+        "error": check.problem,
+    }
 
 
-@pytest.mark.parametrize(
-    ("stdin", "message"),
-    [
-        ("", "standard input"),
-        ("{not json", "not JSON"),
-        ('{"collection": {"subscription_key": "k"}}', "missing"),
-    ],
-)
-def test_mtn_account_set_command_bad_stdin_exits_non_zero_and_stores_nothing(db, stdin, message):
-    with pytest.raises(CommandError, match=message):
-        _run_set("ug", "--target-environment", "mtnuganda", "--currency", "UGX", stdin=stdin)
-    assert not MtnAccount.objects.exists()
-
-
-def test_updating_an_account_without_tenant_keeps_its_owner(tenant):
-    _set("alice-ug", tenant_slug=tenant.slug)
-    printed = _run_set(
-        "alice-ug",
-        "--target-environment",
-        "mtnuganda",
-        "--currency",
-        "UGX",
-        stdin="{}",
+@responses.activate
+def test_check_account_names_a_refused_api_user_or_key():
+    add_token("collection")
+    add_balance("collection")
+    responses.add(
+        responses.POST, f"{BASE}/disbursement/token/", status=500, json={"error": "login_failed"}
     )
-    assert printed["tenant"] == tenant.slug
+
+    result = check_account(config())
+
+    collection, disbursement = result.checks
+    assert collection.ok
+    assert not disbursement.ok
+    assert disbursement.code == "login_failed"
+    assert "disbursement API user or API key" in disbursement.problem
+    assert "dis-api-key" not in disbursement.problem
+    assert not result.ok
+
+
+@responses.activate
+def test_check_account_says_the_target_environment_does_not_match():
+    add_token("collection")
+    add_balance(
+        "collection",
+        status=500,
+        json={
+            "code": "NOT_ALLOWED_TARGET_ENVIRONMENT",
+            "message": "Access to target environment is forbidden.",
+        },
+    )
+
+    [check] = check_account(config(disbursement=None)).checks
+
+    assert check.code == "NOT_ALLOWED_TARGET_ENVIRONMENT"
+    assert "target environment 'mtnuganda'" in check.problem
+
+
+@responses.activate
+def test_check_account_says_when_mtn_cannot_be_reached():
+    responses.add(
+        responses.POST, f"{BASE}/collection/token/", body=requests.ConnectionError("refused")
+    )
+
+    [check] = check_account(config(disbursement=None)).checks
+
+    assert check.code == "NETWORK_ERROR"
+    assert "could not be reached at https://mtn.test" in check.problem
+
+
+def test_check_of_an_account_without_products_is_not_ok():
+    result = AccountCheck(account="empty", target_environment="sandbox", checks=())
+
+    assert not result.ok
+    assert ProductCheck(product="collection", ok=True, balance=Decimal(1), currency="EUR").ok

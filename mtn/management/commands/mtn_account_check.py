@@ -4,13 +4,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from gateway.crypto import EncryptionKeyError, SecretDecryptionError
-from mtn.accounts import (
-    MtnAccountError,
-    account_check_passed,
-    mtn_account_check,
-    mtn_account_get,
-)
-from mtn.models import PRODUCTS
+from mtn.accounts import MtnAccountError, mtn_account_check, mtn_account_get
 
 
 class Command(BaseCommand):
@@ -29,11 +23,11 @@ class Command(BaseCommand):
             result = mtn_account_check(account)
         except (MtnAccountError, EncryptionKeyError, SecretDecryptionError) as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(json.dumps(result))
-        if not account_check_passed(result):
+        self.stdout.write(json.dumps(result.as_dict()))
+        if not result.ok:
             failures = [
-                f"{product}: {result[product]['message']}"
-                for product in PRODUCTS
-                if result[product] is not None and not result[product]["ok"]
+                f"{check.product}: {check.problem}" for check in result.checks if not check.ok
             ]
-            raise CommandError("MTN account check failed. " + " ".join(failures))
+            raise CommandError(
+                "MTN account check failed. " + (" ".join(failures) or "It has no credentials.")
+            )
