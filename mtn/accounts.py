@@ -28,7 +28,7 @@ from django.db.models import Q
 from gateway.audit import Actor, audit_record
 
 from .client import AccountCheck, MtnClient, MtnConfig, MtnCredentials, check_account, client_for
-from .client import _clients as client_registry
+from .client import _clients as client_registry  # client_for's per-thread registry
 from .models import (
     CREDENTIAL_FIELDS,
     DEFAULT_ACCOUNT,
@@ -134,7 +134,10 @@ def mtn_account_route(*, tenant_id: Any, currency: str) -> MtnAccount:
         .filter(Q(tenant_id=tenant_id) | Q(tenant__isnull=True))
         .select_related("account")
     )
-    for claim in sorted(claims, key=lambda claim: claim.tenant_id is None):
+    own = [claim for claim in claims if claim.tenant_id is not None]
+    platform = [claim for claim in claims if claim.tenant_id is None]
+    # At most one of each: the database allows one account per owner and currency.
+    for claim in own or platform:
         return claim.account
     return default_account()
 
@@ -176,7 +179,7 @@ def mtn_config_for(account: MtnAccount, *, quick: bool = False) -> MtnConfig:
 def mtn_client_for(account: MtnAccount, *, quick: bool = False) -> MtnClient:
     """One MTN client (connection pool, token memo) per thread and account configuration.
 
-    Tokens are cached per (account, product, API user): new credentials take effect at once.
+    New credentials make a new configuration, hence a new client, in every process at once.
     """
     return client_for(mtn_config_for(account, quick=quick))
 
