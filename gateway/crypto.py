@@ -19,6 +19,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.apps import apps
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
 from django.db.models.query_utils import DeferredAttribute
@@ -56,6 +57,16 @@ def _multi_fernet(keys: tuple[str, ...]) -> MultiFernet:
 def keys() -> MultiFernet:
     """The configured keys; raises :class:`EncryptionKeyError` when they are unusable."""
     return _multi_fernet(tuple(settings.FIELD_ENCRYPTION_KEYS))
+
+
+@checks.register(checks.Tags.security)
+def check_encryption_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``manage.py check`` (and migrate, runserver) refuse unusable FIELD_ENCRYPTION_KEYS."""
+    try:
+        keys()
+    except EncryptionKeyError as exc:
+        return [checks.Error(str(exc), id="gateway.E101")]
+    return []
 
 
 def encrypt(plaintext: str) -> str:

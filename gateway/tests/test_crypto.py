@@ -67,3 +67,12 @@ def test_a_malformed_key_is_named_by_position_never_quoted(settings):
 
 def test_sealed_value_shows_nothing_in_its_repr():
     assert "gAAAA" not in repr(crypto.Sealed("gAAAAsecret"))
+
+
+def test_system_check_refuses_a_malformed_key(settings):
+    settings.FIELD_ENCRYPTION_KEYS = ["short"]
+    (error,) = crypto.check_encryption_keys()
+    assert error.id == "gateway.E101"
+    assert "short" not in error.msg
+    settings.FIELD_ENCRYPTION_KEYS = [NEW_KEY]
+    assert crypto.check_encryption_keys() == []
