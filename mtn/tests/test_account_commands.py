@@ -287,3 +287,14 @@ def test_rotation_missing_an_old_key_changes_nothing_and_exits_non_zero(tenant, 
     after = list(MtnAccount.objects.values_list("collection_api_key", flat=True))
     assert [sealed.token for sealed in after] == [sealed.token for sealed in before]
     assert not AuditEvent.objects.filter(action="encryption_key.rotated").exists()
+
+
+def test_provision_refuses_a_plain_http_base_url_outside_loopback(db, settings):
+    with pytest.raises(CommandError, match="https"):
+        provision(
+            "http://sandbox.example.com",
+            collection_key="k1",
+            disbursement_key="k2",
+            host="pay.example.com",
+        )
+    assert not MtnAccount.objects.exists()

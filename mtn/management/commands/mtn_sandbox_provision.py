@@ -10,6 +10,7 @@ from mtn.accounts import (
     MtnAccountError,
     account_output,
     check_account_name,
+    check_url,
     mtn_account_set,
 )
 from mtn.errors import MtnError
@@ -37,6 +38,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             check_account_name(options["name"])
+            base_url = check_url(options["base_url"], "The base URL")
             host = check_callback_host(options["callback_host"])
         except (MtnAccountError, ValueError) as exc:
             raise CommandError(f"{exc} Nothing was created.") from exc
@@ -47,7 +49,7 @@ class Command(BaseCommand):
                 raise CommandError(f"The {product} subscription key is empty. Nothing was created.")
             try:
                 user = provision_api_user(
-                    base_url=options["base_url"], subscription_key=key, callback_host=host
+                    base_url=base_url, subscription_key=key, callback_host=host
                 )
             except MtnError as exc:
                 raise CommandError(
@@ -66,7 +68,7 @@ class Command(BaseCommand):
                 target_environment="sandbox",
                 currencies=["EUR"],
                 credentials=credentials,
-                base_url=options["base_url"],
+                base_url=base_url,
                 callback_url=f"https://{host}",
                 actor=Actor.system(),
             )
