@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from django.conf import settings
@@ -182,10 +183,11 @@ def _settings_timeouts() -> dict[str, Any]:
 
 
 class MtnClient:
-    """One client per process is enough; it holds a pooled ``requests.Session``.
+    """A client for one MTN account (``config``); it holds a pooled ``requests.Session``,
+    so use one per thread and account (:func:`client_for`).
 
-    Tokens are cached in Django's cache (shared between processes with Redis), keyed by base
-    URL, product and API user, and minted by one caller at a time.
+    Tokens are cached in Django's cache (shared between processes with Redis), keyed by
+    account, base URL, product and API user, and minted by one caller at a time.
     """
 
     def __init__(
@@ -656,6 +658,113 @@ class MtnClient:
         return response
 
 
+@dataclass(frozen=True)
+class SandboxUser:
+    """An API user as MTN's sandbox provisioning API describes it (reference section 2.3)."""
+
+    api_user: str
+    provider_callback_host: str
+    target_environment: str
+
+
+def provision_sandbox_user(
+    *,
+    base_url: str,
+    subscription_key: str,
+    callback_host: str,
+    api_user: uuid.UUID | None = None,
+    timeout: tuple[float, float] = (3.05, 10.0),
+) -> MtnCredentials:
+    """Create an API user and its key through MTN's sandbox provisioning API, as the
+    ``momo-init`` tool of MTN's SDKs does (reference section 2).
+
+    The user belongs to the product of ``subscription_key`` only (section 2.4), so call this
+    once per product. ``callback_host`` is a bare host name, frozen at creation. The API key
+    is returned once and never logged. Raises MtnError for MTN's refusals (401 bad key, 409
+    for a used ``api_user``...), ValueError for a malformed host.
+    """
+    host = callback_host.strip()
+    if not host or any(char in host for char in "/:?#@ "):
+        raise ValueError("callback_host must be a host name, without scheme, port or path")
+    user_id = _ref(api_user or uuid.uuid4())
+    root = base_url.strip().rstrip("/")
+    with requests.Session() as session:
+        session.trust_env = False
+        created = _provisioning_call(
+            session,
+            "POST",
+            f"{root}/v1_0/apiuser",
+            subscription_key,
+            timeout,
+            headers={"X-Reference-Id": user_id},
+            json={"providerCallbackHost": host},
+        )
+        if created.status_code != 201:
+            raise classify_response(created)
+        issued = _provisioning_call(
+            session, "POST", f"{root}/v1_0/apiuser/{user_id}/apikey", subscription_key, timeout
+        )
+        if issued.status_code not in (200, 201):  # some SDK docs print 200, MTN sends 201
+            raise classify_response(issued)
+    api_key = decode_body(issued)
+    api_key = api_key.get("apiKey") if isinstance(api_key, dict) else None
+    if not isinstance(api_key, str) or not api_key:
+        raise MtnProtocolError("UNEXPECTED_RESPONSE", "apikey answer lacks apiKey")
+    logger.info("Provisioned MTN sandbox API user %s for host %s", user_id, host)
+    return MtnCredentials(subscription_key=subscription_key, api_user=user_id, api_key=api_key)
+
+
+def sandbox_user(
+    *,
+    base_url: str,
+    subscription_key: str,
+    api_user: str,
+    timeout: tuple[float, float] = (3.05, 10.0),
+) -> SandboxUser:
+    """GET /v1_0/apiuser/{id}: the user's callback host and target environment."""
+    user_id = _ref(api_user)
+    with requests.Session() as session:
+        session.trust_env = False
+        response = _provisioning_call(
+            session,
+            "GET",
+            f"{base_url.strip().rstrip('/')}/v1_0/apiuser/{user_id}",
+            subscription_key,
+            timeout,
+        )
+    if response.status_code != 200:
+        raise classify_response(response)
+    body = _json_object(response)
+    return SandboxUser(
+        api_user=user_id,
+        provider_callback_host=as_text(body.get("providerCallbackHost")) or "",
+        target_environment=as_text(body.get("targetEnvironment")) or "",
+    )
+
+
+def _provisioning_call(
+    session: requests.Session,
+    method: str,
+    url: str,
+    subscription_key: str,
+    timeout: tuple[float, float],
+    *,
+    headers: dict[str, str] | None = None,
+    json: dict[str, Any] | None = None,
+) -> requests.Response:
+    # Provisioning takes the subscription key only: no token, no target environment.
+    try:
+        return session.request(
+            method,
+            url,
+            headers={"Ocp-Apim-Subscription-Key": subscription_key, **(headers or {})},
+            json=json,
+            timeout=timeout,
+        )
+    except requests.RequestException as exc:
+        raise classify_exception(exc) from exc
+
+
 def check_account(config: MtnConfig, *, client: MtnClient | None = None) -> AccountCheck:
     """Check every product ``config`` has credentials for: a new token, then the balance.
 
@@ -715,7 +824,7 @@ def _ref(reference_id: uuid.UUID | str) -> str:
 
 def _party(msisdn: str) -> str:
     # The number goes into the path: quote everything so it cannot change the path.
-    return requests.utils.quote(str(msisdn), safe="")
+    return quote(str(msisdn), safe="")
 
 
 def _check_product(product: str) -> None:
@@ -754,10 +863,13 @@ __all__ = [
     "MtnCredentials",
     "MtnError",
     "ProductCheck",
+    "SandboxUser",
     "SubmitResult",
     "TransactionStatus",
     "check_account",
     "client_for",
     "parse_transaction_status",
+    "provision_sandbox_user",
+    "sandbox_user",
     "sanitize_text",
 ]

@@ -35,7 +35,7 @@ _cache_warning_lock = threading.Lock()
 _cache_warned_at: float | None = None
 
 
-def _cache_failed(operation: str, exc: Exception) -> None:
+def cache_failed(operation: str, exc: Exception) -> None:
     global _cache_warned_at
     now = time.monotonic()
     with _cache_warning_lock:
@@ -51,13 +51,14 @@ def _cache_failed(operation: str, exc: Exception) -> None:
 
 # Each backend raises its own errors (redis.RedisError, django_redis's
 # ConnectionInterrupted, OSError, pymemcache's...), hence the broad excepts below.
-def cache_get(key: str) -> tuple[Any, bool]:
-    """(value or None, whether the cache answered)."""
+def cache_get(key: str) -> tuple[str | None, bool]:
+    """(the string stored under ``key`` or None, whether the cache answered)."""
     try:
-        return cache.get(key), True
+        value = cache.get(key)
     except Exception as exc:  # noqa: BLE001 - see above
-        _cache_failed("get", exc)
+        cache_failed("get", exc)
         return None, False
+    return (value if isinstance(value, str) and value else None), True
 
 
 def cache_add(key: str, value: str, *, timeout: int) -> bool | None:
@@ -65,7 +66,7 @@ def cache_add(key: str, value: str, *, timeout: int) -> bool | None:
     try:
         return bool(cache.add(key, value, timeout=timeout))
     except Exception as exc:  # noqa: BLE001 - see above
-        _cache_failed("add", exc)
+        cache_failed("add", exc)
         return None
 
 
@@ -73,14 +74,14 @@ def cache_set(key: str, value: str, *, timeout: int) -> None:
     try:
         cache.set(key, value, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - see above
-        _cache_failed("set", exc)
+        cache_failed("set", exc)
 
 
 def cache_delete(key: str) -> None:
     try:
         cache.delete(key)
     except Exception as exc:  # noqa: BLE001 - see above
-        _cache_failed("delete", exc)
+        cache_failed("delete", exc)
 
 
 def token_lifetime(expires_in: Any) -> float:

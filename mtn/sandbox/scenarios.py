@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 FAILED = "FAILED"
 PENDING = "PENDING"
@@ -113,7 +114,7 @@ def refund_outcome(original_payer: str) -> Outcome:
 @dataclass(frozen=True)
 class AccountHolderAnswer:
     http_status: int
-    body: dict
+    body: dict[str, Any]
 
 
 # Account-holder scenarios (section 7.1): …450 is a number MTN does not know (404), …451 a

@@ -4,6 +4,7 @@ provisioning API as the ``momo-init`` tool of MTN's SDKs drives it."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 
@@ -11,8 +12,14 @@ import pytest
 import requests
 from django.conf import settings
 
-from mtn.client import MtnClient, MtnCredentials
-from mtn.errors import MtnAuthenticationError, MtnConfigurationError
+from mtn.client import (
+    MtnClient,
+    MtnCredentials,
+    SandboxUser,
+    provision_sandbox_user,
+    sandbox_user,
+)
+from mtn.errors import MtnAuthenticationError, MtnConfigurationError, MtnNotFoundError
 from mtn.sandbox import ProductCredentials, SandboxConfig, SandboxHandle, start_sandbox
 
 from .conftest import fast_policy, sandbox_client_config
@@ -282,3 +289,63 @@ def test_a_production_market_has_no_provisioning_api(uganda):
     assert response.status_code == 404
     assert response.json()["statusCode"] == 404
     assert set(uganda.state.users) == {UG_COLLECTION.api_user, UG_DISBURSEMENT.api_user}
+
+
+# --- the client's provisioning functions -----------------------------------------------------
+
+
+def test_provision_sandbox_user_gives_credentials_that_work(sandbox, caplog):
+    key = settings.MTN_DISBURSEMENT_SUBSCRIPTION_KEY
+
+    with caplog.at_level(logging.DEBUG):
+        creds = provision_sandbox_user(
+            base_url=sandbox.base_url, subscription_key=key, callback_host="pay.example.com"
+        )
+    described = sandbox_user(
+        base_url=sandbox.base_url, subscription_key=key, api_user=creds.api_user
+    )
+    config = sandbox_client_config(sandbox.base_url, disbursement=creds)
+    balance = MtnClient(config, retry_policy=fast_policy(config)).account_balance(
+        product="disbursement"
+    )
+
+    assert uuid.UUID(creds.api_user).version == 4
+    assert creds.subscription_key == key
+    assert creds.api_key not in caplog.text
+    assert described == SandboxUser(creds.api_user, "pay.example.com", "sandbox")
+    assert balance.currency == "EUR"
+    assert sandbox.state.users[creds.api_user].products == {"disbursement"}
+    assert sandbox.state.request_count(path_prefix="/v1_0/apiuser") == 3
+
+
+def test_provision_sandbox_user_with_a_wrong_key_is_an_authentication_error(sandbox):
+    users_before = set(sandbox.state.users)
+
+    with pytest.raises(MtnAuthenticationError) as info:
+        provision_sandbox_user(
+            base_url=sandbox.base_url, subscription_key="wrong", callback_host="pay.example.com"
+        )
+
+    assert info.value.code == "SUBSCRIPTION_KEY_REJECTED"
+    assert set(sandbox.state.users) == users_before
+
+
+def test_provision_sandbox_user_against_a_production_market_is_not_found(uganda):
+    with pytest.raises(MtnNotFoundError):
+        provision_sandbox_user(
+            base_url=uganda.base_url,
+            subscription_key=UG_COLLECTION.subscription_key,
+            callback_host="pay.example.com",
+        )
+
+
+@pytest.mark.parametrize("host", ["https://pay.example.com", "pay.example.com:8000", "", "a/b"])
+def test_provision_sandbox_user_refuses_a_host_that_is_not_a_host_name(sandbox, host):
+    with pytest.raises(ValueError):
+        provision_sandbox_user(
+            base_url=sandbox.base_url,
+            subscription_key=settings.MTN_COLLECTION_SUBSCRIPTION_KEY,
+            callback_host=host,
+        )
+
+    assert sandbox.state.request_count(path_prefix="/v1_0/apiuser") == 0
