@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -59,6 +60,11 @@ MARKET_CURRENCIES: dict[str, frozenset[str]] = {
     "mtnsouthsudan": frozenset({"SSP"}),
     "mtnnigeria": frozenset({"NGN"}),
 }
+
+# A host name only: no scheme, port, path or IP address (MTN refuses those, section 2.1).
+_HOST_RE = re.compile(
+    r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
 
 # MTN's hosts (reference section 1.2), used when no base URL is given.
 SANDBOX_BASE_URL = "https://sandbox.momodeveloper.mtn.com"
@@ -289,6 +295,23 @@ def _check(validator: Any, value: str, what: str) -> None:
         validator(value)
     except ValidationError as exc:
         raise MtnAccountError(f"{what} {value[:70]!r} is not valid. {exc.messages[0]}") from exc
+
+
+def check_callback_host(host: str) -> str:
+    """``host`` as MTN's providerCallbackHost accepts it; ``ValueError`` says why not."""
+    value = host.strip().lower()
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        raise ValueError("The callback host must be a host name, not an IP address.")
+    if not _HOST_RE.match(value):
+        raise ValueError(
+            "The callback host must be a host name only, such as pay.example.com: no scheme, "
+            "port or path."
+        )
+    return value
 
 
 def check_account_name(name: str) -> None:

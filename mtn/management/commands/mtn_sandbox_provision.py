@@ -10,11 +10,12 @@ from mtn.accounts import (
     MtnAccountError,
     account_output,
     check_account_name,
+    check_callback_host,
     check_url,
     mtn_account_set,
 )
+from mtn.client import provision_sandbox_user
 from mtn.errors import MtnError
-from mtn.provisioning import check_callback_host, provision_api_user
 
 
 class Command(BaseCommand):
@@ -48,7 +49,7 @@ class Command(BaseCommand):
             if not key:
                 raise CommandError(f"The {product} subscription key is empty. Nothing was created.")
             try:
-                user = provision_api_user(
+                user = provision_sandbox_user(
                     base_url=base_url, subscription_key=key, callback_host=host
                 )
             except MtnError as exc:
