@@ -482,7 +482,7 @@ def account_output(account: MtnAccount) -> dict[str, Any]:
     """What ``mtn_account_set`` prints: never a credential."""
     return {
         "account": account.name,
-        "tenant": account.tenant.slug if account.tenant_id else None,
+        "tenant": account.tenant.slug if account.tenant is not None else None,
         "target_environment": account.target_environment,
         "currencies": account.currency_list(),
     }

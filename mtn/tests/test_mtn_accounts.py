@@ -239,6 +239,7 @@ def test_mtn_account_set_command_platform_account_prints_null_tenant(db):
     [
         ("", "standard input"),
         ("{not json", "not JSON"),
+        pytest.param("[" * 100_000, "nests too deeply", id="deeply-nested"),
         ('{"collection": {"subscription_key": "k"}}', "missing"),
     ],
 )

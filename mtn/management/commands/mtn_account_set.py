@@ -37,11 +37,13 @@ class Command(BaseCommand):
             )
         try:
             credentials = json.loads(raw)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             # The message of json's error quotes nothing of the input but its position.
             raise CommandError(
-                f"Standard input is not JSON: {exc.msg} at line {exc.lineno}."
+                f"Standard input is not JSON: {exc.msg} at line {exc.lineno}. Nothing was stored."
             ) from exc
+        except RecursionError as exc:
+            raise CommandError("Standard input nests too deeply. Nothing was stored.") from exc
         try:
             account = mtn_account_set(
                 name=options["name"],
