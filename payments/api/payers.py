@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from gateway import metrics
 from gateway.openapi import COMMON_ERRORS, REQUEST_ID, error
+from gateway.query import KnownQueryParamsMixin
 from payments.money import SUPPORTED_CURRENCIES
 from payments.payers import parse_payer_query, payer_lookup
 from tenants.authentication import ApiKeyRateThrottle, TenantPrincipal
@@ -62,8 +63,9 @@ class PayerSerializer(serializers.Serializer):
     )
 
 
-class PayerLookupView(APIView):
+class PayerLookupView(KnownQueryParamsMixin, APIView):
     throttle_classes = [ApiKeyRateThrottle, PayerLookupRateThrottle]
+    query_params = {"GET": ("currency",)}
 
     @extend_schema(
         operation_id="payers_retrieve",

@@ -45,7 +45,7 @@ def decrypt_secrets(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tenants", "0001_initial"),
+        ("tenants", "0002_tenant_collection_fee_percent"),
     ]
 
     operations = [
