@@ -259,6 +259,7 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="per scenario and level")
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4, help="per web worker (production: 4)")
     parser.add_argument("--payments", type=int, default=10_000, help="for the memory run")
     parser.add_argument("--scale", action="store_true", help="also run over 1M payments")
     parser.add_argument("--scale-rows", type=int, default=1_000_000)
@@ -333,8 +334,10 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
                 "gateway.wsgi",
                 "--workers",
                 str(args.web_workers),
-                "--worker-class",
-                "sync",
+                # gunicorn.conf.py (read from the working directory) makes these gthread
+                # workers, as in production; --threads 1 gives plain sync workers.
+                "--threads",
+                str(args.threads),
                 "--bind",
                 f"127.0.0.1:{web_port}",
                 "--log-level",
