@@ -60,11 +60,11 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(/webhooks/mtn/)(?!health\b)[A-Za-z0-9_\-]{16,}"), rf"\1{REDACTED}"),
 )
 
-# Whatever any pattern above could change holds one of these words (in any case) or nine
-# digits in a row. Most log text (paths, ids, status words, amounts) holds none, and is left
-# as it is after a few substring checks: the patterns themselves cost far more (the keyword
-# one backtracks over every run of word characters, such as a UUID), and every line of the
-# access log goes through them.
+# Whatever any pattern above could change holds one of these words (in any case), and an
+# MSISDN nine digits in a row. Most log text (paths, ids, status words, amounts) holds
+# neither, and is left as it is after a few substring checks: the patterns themselves cost
+# far more (the keyword one backtracks over every run of word characters, such as a UUID),
+# and every line of the access log goes through them.
 _TRIGGER_WORDS = (
     "mgw_",
     "whsec_",
@@ -83,12 +83,9 @@ _TRIGGER_WORDS = (
 _NINE_DIGITS = re.compile(r"\d{9}")
 
 
-def _might_hold_a_secret(text: str) -> bool:
+def _has_trigger_word(text: str) -> bool:
     lowered = text.lower()
-    for word in _TRIGGER_WORDS:
-        if word in lowered:
-            return True
-    return _NINE_DIGITS.search(text) is not None
+    return any(word in lowered for word in _TRIGGER_WORDS)
 
 
 # Keys of extras and of dicts inside them whose values are never logged as they are.
@@ -169,11 +166,12 @@ def redact(text: str) -> str:
     for secret in _configured_secrets():
         if secret in text:
             text = text.replace(secret, REDACTED)
-    if not _might_hold_a_secret(text):
-        return text
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return mask_msisdn(text)
+    if _has_trigger_word(text):
+        for pattern, replacement in _SECRET_PATTERNS:
+            text = pattern.sub(replacement, text)
+    if _NINE_DIGITS.search(text):  # an MSISDN is at least nine digits in a row
+        text = mask_msisdn(text)
+    return text
 
 
 def redact_value(value: Any, key: str = "") -> Any:
