@@ -25,6 +25,7 @@ LOG_DIR = ROOT / "var" / "image"
 BASE_IMAGE = "local/bookworm-python:3.11"
 PROJECT_IMAGE = "momo-gateway:image-test"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+ROOTFS_CACHE = Path("/var/cache/momo-gateway/bookworm-python-rootfs.tar")
 DAEMON_START_SECONDS = 60
 
 
@@ -114,19 +115,22 @@ def install_packages() -> None:
         raise Unavailable(f"apt-get install docker.io debootstrap failed: {output[-500:]}") from exc
 
 
-def ensure_daemon() -> Daemon:
-    if _daemon_answers():
-        return Daemon(process=None)
-    install_packages()
-    if not shutil.which("docker"):
-        raise Unavailable("no docker client on PATH after installing docker.io")
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOG_DIR / "dockerd.log"
+def _storage_drivers() -> list[str]:
+    """overlay2 where the kernel has overlayfs (a layer costs nothing), else vfs (a full copy
+    of the file system per layer: a cold build takes several times longer)."""
+    try:
+        has_overlay = "overlay" in Path("/proc/filesystems").read_text()
+    except OSError:
+        has_overlay = False
+    return ["overlay2", "vfs"] if has_overlay else ["vfs"]
+
+
+def _start_daemon(driver: str, log_path: Path) -> subprocess.Popen | None:
     log = log_path.open("w")
     process = subprocess.Popen(  # noqa: S603
-        [
+        [  # noqa: S607
             "dockerd",
-            "--storage-driver=vfs",
+            f"--storage-driver={driver}",
             "--iptables=false",
             "--ip6tables=false",
             "--bridge=none",
@@ -136,15 +140,29 @@ def ensure_daemon() -> Daemon:
         start_new_session=True,
     )
     deadline = time.monotonic() + DAEMON_START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
+    while time.monotonic() < deadline and process.poll() is None:
         if _daemon_answers():
-            return Daemon(process=process)
+            return process
         time.sleep(0.5)
     Daemon(process=process).stop()
-    tail = log_path.read_text()[-800:]
-    raise Unavailable(f"dockerd did not start (exit {process.poll()}); its log ends:\n{tail}")
+    return None
+
+
+def ensure_daemon() -> Daemon:
+    if _daemon_answers():
+        return Daemon(process=None)
+    install_packages()
+    if not shutil.which("docker"):
+        raise Unavailable("no docker client on PATH after installing docker.io")
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    tails = []
+    for driver in _storage_drivers():
+        log_path = LOG_DIR / f"dockerd-{driver}.log"
+        process = _start_daemon(driver, log_path)
+        if process is not None:
+            return Daemon(process=process)
+        tails.append(f"--- {driver}:\n{log_path.read_text()[-600:]}")
+    raise Unavailable("dockerd did not start; its logs end:\n" + "\n".join(tails))
 
 
 def image_exists(name: str) -> bool:
@@ -158,33 +176,19 @@ def ensure_base_image() -> bool:
     install_packages()
     raw = BASE_IMAGE + "-minbase"
     if not image_exists(raw):
-        with tempfile.TemporaryDirectory(prefix="momo-bookworm-") as rootfs:
-            try:
-                run(
-                    [
-                        "debootstrap",
-                        "--variant=minbase",
-                        "--include=python3,python3-venv,python3-pip,ca-certificates",
-                        "bookworm",
-                        rootfs,
-                        _debian_mirror(),
-                    ],
-                    timeout=900,
-                )
-            except subprocess.CalledProcessError as exc:
-                raise Unavailable(f"debootstrap failed: {exc.stderr[-800:]}") from exc
-            tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)  # noqa: S607
+        if not ROOTFS_CACHE.exists():
+            _debootstrap_to(ROOTFS_CACHE)
+        with ROOTFS_CACHE.open("rb") as rootfs:
             imported = subprocess.run(  # noqa: S603
                 ["docker", "import", "-", raw],  # noqa: S607
-                stdin=tar.stdout,
+                stdin=rootfs,
                 capture_output=True,
                 text=True,
                 timeout=600,
                 check=False,
             )
-            tar.wait(timeout=60)
-            if imported.returncode != 0:
-                raise Unavailable(f"docker import failed: {imported.stderr[-800:]}")
+        if imported.returncode != 0:
+            raise Unavailable(f"docker import failed: {imported.stderr[-800:]}")
     # On top: `python` as the Dockerfile calls it, and the machine's CA bundle for pip (the
     # registries are reached through this machine's TLS setup).
     with tempfile.TemporaryDirectory(prefix="momo-base-") as context:
@@ -204,6 +208,33 @@ def ensure_base_image() -> bool:
         if built.returncode != 0:
             raise Unavailable(f"building {BASE_IMAGE} failed: {built.stderr[-800:]}")
     return True
+
+
+def _debootstrap_to(tarball: Path) -> None:
+    """A minimal Debian bookworm with Python, packed as ``tarball`` for ``docker import``.
+
+    Kept outside the work tree, so that another clone, or a daemon on another storage driver,
+    imports it in seconds instead of bootstrapping again.
+    """
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="momo-bookworm-") as rootfs:
+        try:
+            run(
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    "--include=python3,python3-venv,python3-pip,ca-certificates",
+                    "bookworm",
+                    rootfs,
+                    _debian_mirror(),
+                ],
+                timeout=1200,
+            )
+        except subprocess.CalledProcessError as exc:
+            raise Unavailable(f"debootstrap failed: {exc.stderr[-800:]}") from exc
+        partial = tarball.with_suffix(".partial")
+        run(["tar", "-C", rootfs, "-cf", str(partial), "."], timeout=600)
+        partial.replace(tarball)
 
 
 def build_project_image() -> str:
