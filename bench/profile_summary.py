@@ -31,6 +31,44 @@ def _frame(raw: str) -> str:
     return f"{name} ({path})"
 
 
+# Where a request's samples go, by the first of these frames found in the stack (in order).
+GROUPS = (
+    ("logging (access line and others)", "Logger._log"),
+    ("API-key authentication", "ApiKeyAuthentication.authenticate"),
+    ("rate limit (Redis)", "ApiKeyRateThrottle.allow_request"),
+    ("MTN call (requests)", "MtnClient._exchange"),
+    ("view, services and their SQL", "APIView.dispatch"),
+    ("middleware, WSGI and the rest", "WSGIHandler.__call__"),
+)
+
+
+def _stacks(paths: list[Path], root: str) -> list[tuple[list[str], int]]:
+    stacks = []
+    for path in paths:
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not stack or not count.isdigit():
+                continue
+            frames = [_frame(f) for f in stack.split(";")[1:]]  # first: process/thread
+            at = next((i for i, f in enumerate(frames) if f.startswith(root)), None)
+            if at is not None:
+                stacks.append((frames[at:], int(count)))
+    return stacks
+
+
+def grouped(paths: list[Path], root: str) -> dict[str, float]:
+    """Share of in-request samples per GROUPS entry (each sample counted once)."""
+    totals = dict.fromkeys((name for name, _ in GROUPS), 0)
+    stacks = _stacks(paths, root)
+    total = sum(count for _, count in stacks) or 1
+    for frames, count in stacks:
+        for name, marker in GROUPS:
+            if any(f.startswith(marker) for f in frames):
+                totals[name] += count
+                break
+    return {name: 100 * value / total for name, value in totals.items()}
+
+
 def summarise(paths: list[Path], top: int, root: str) -> str:
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
@@ -73,7 +111,12 @@ def main() -> None:
     parser.add_argument(
         "--root", default="WSGIHandler.__call__", help="count only stacks through this frame"
     )
+    parser.add_argument("--groups", action="store_true", help="shares per component only")
     args = parser.parse_args()
+    if args.groups:
+        for name, share in grouped(args.paths, args.root).items():
+            print(f"{share:5.1f} %  {name}")
+        return
     print(summarise(args.paths, args.top, args.root))
 
 
