@@ -12,7 +12,8 @@ What is safe by construction:
 - An entry is stored under the generation read *before* the database was, so a change
   committed while a process was reading can never be cached under the newer generation.
 - When the shared cache cannot be read (Redis down), nothing cached is used: every
-  request reads the database, as without this module. A generation that disappears (Redis
+  request reads the database, as without this module. Nor is anything cached where the
+  cache is per process (no REDIS_URL): see ``in_use``. A generation that disappears (Redis
   restarted, the cache cleared) is replaced by a new random one, which no entry carries.
 - Unknown keys are never cached: a guessed key costs a database read, as before, and
   cannot fill memory.
@@ -36,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
@@ -70,10 +72,21 @@ def _new_generation() -> int:
     return secrets.randbits(62)
 
 
+def in_use() -> bool:
+    """Whether lookups are cached: only where the generation is shared by every process.
+
+    Without REDIS_URL (SQLite and the in-process cache, for trying the gateway out) a key
+    revoked by ``manage.py revoke_api_key`` in another process could not reach the web
+    process's entries, so nothing is cached there.
+    """
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    return not backend.endswith(("LocMemCache", "DummyCache"))
+
+
 def shared_generation() -> int | None:
     """The current generation, or None when the shared cache cannot be read."""
     global _shared_down_until  # noqa: PLW0603 - one flag per process, on purpose
-    if time.monotonic() < _shared_down_until:
+    if not in_use() or time.monotonic() < _shared_down_until:
         return None
     try:
         generation = cache.get(GENERATION_KEY)

@@ -19,6 +19,14 @@ from tenants.services import api_key_revoke, tenant_update
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _shared_cache(request, monkeypatch):
+    """These tests run in one process, so a per-process cache (SQLite runs, no REDIS_URL)
+    can stand in for Redis: the mechanism is the same."""
+    if "per_process" not in request.node.name:
+        monkeypatch.setattr(key_cache, "in_use", lambda: True)
+
+
 def auth_reads(client) -> tuple[int, int]:
     """(status, statements that read the API key) of one list request."""
     with CaptureQueriesContext(connection) as captured:
@@ -121,3 +129,10 @@ def test_unknown_keys_are_not_cached(alice):
         key_cache.lookup(prefix="mgw_unknown1", slug="alice", load=lambda: loads.append(1) or [])
 
     assert loads == [1, 1]
+
+
+def test_nothing_is_cached_where_the_cache_is_per_process(alice, settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+    assert auth_reads(alice.client) == (200, 1)
+    assert auth_reads(alice.client) == (200, 1)
