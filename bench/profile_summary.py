@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
 _LINE = re.compile(r"\s*\((?P<file>[^:()]+)(?::\d+)?\)$")
 
 
@@ -25,7 +26,7 @@ def _frame(raw: str) -> str:
         return raw.strip()
     name = raw[: match.start()].strip()
     path = match.group("file")
-    for marker in ("site-packages/", "python3.11/", "/momo-gateway/", "/perf-image/"):
+    for marker in ("site-packages/", "python3.11/", f"{ROOT}/"):
         if marker in path:
             path = path.split(marker, 1)[1]
     return f"{name} ({path})"
