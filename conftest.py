@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from gateway.audit import Actor
 from ledger.services import ledger_adjust
+from mtn.accounts import forget_clients
 from payments import services
 from tenants.services import tenant_create
 
@@ -115,8 +116,10 @@ def mtn_http(settings) -> Iterator[responses.RequestsMock]:
 def _fresh_mtn_clients() -> Iterator[None]:
     """Each test builds its MTN clients afresh (they are cached per thread and settings)."""
     services._client_local.__dict__.pop("clients", None)
+    forget_clients()
     yield
     services._client_local.__dict__.pop("clients", None)
+    forget_clients()
 
 
 @pytest.fixture

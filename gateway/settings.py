@@ -43,6 +43,11 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from exc
 
 
+def env_list(name: str) -> list[str]:
+    """A comma-separated variable as a list: items stripped, empty ones dropped."""
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
 def env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -262,6 +267,12 @@ PAYMENT_MAX_AMOUNT = Decimal(env_str("PAYMENT_MAX_AMOUNT", "1000000000"))
 IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 3600)
 # A key whose request died mid-way answers 409 for this long, then may be recovered.
 IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 60)
+
+# Fernet keys for secrets stored in the database; the first encrypts, every one decrypts.
+DEV_FIELD_ENCRYPTION_KEY = "EsRrulKrYpkha1B4GRgtngdUyBNscGOhTIblvLsKqco="
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS") or [DEV_FIELD_ENCRYPTION_KEY]
+# Payer look-ups (GET /api/v1/payers/{msisdn}) per API key, apart from RATE_LIMIT_DEFAULT.
+PAYER_LOOKUP_RATE_LIMIT = env_str("PAYER_LOOKUP_RATE_LIMIT", "30/m")
 
 # --- MTN MoMo -----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("metrics", metrics.metrics_view, name="metrics"),
     path("api/v1/", include("payments.api.urls")),
     path("api/v1/", include("webhooks.urls")),
+    path("api/v1/", include("payments.api.payers")),
     path("api/v1/", include("ledger.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
