@@ -145,19 +145,30 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
+# Redis holds only what can be rebuilt (rate-limit counters, MTN tokens): a request waits at
+# most this long for it, then goes on without it (gateway/cache.py).
+REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 0.25)
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            "BACKEND": "gateway.cache.FailoverRedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT_SECONDS,
+                "SOCKET_TIMEOUT": REDIS_TIMEOUT_SECONDS,
+            },
         }
     }
 else:
+    # The embedded default keeps rate-limit counters and tokens per process on purpose (one
+    # process for trying it out); production sets REDIS_URL.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    # Without REDIS_URL the embedded default keeps rate-limit counters per process on
-    # purpose (one process for trying it out); production sets REDIS_URL.
-    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+SILENCED_SYSTEM_CHECKS = [
+    # django-ratelimit counts admin logins only (gateway/admin_login.py): per process without
+    # Redis on purpose, and FailoverRedisCache is django-redis's cache, which it supports.
+    "django_ratelimit.E003",
+    "django_ratelimit.W001",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
