@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import uuid
 from collections.abc import Callable
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 
-from gateway.errors import error_body
+from gateway.errors import database_unavailable, error_body, is_database_unavailable
 from gateway.request_context import current_request_id
 
 logger = logging.getLogger("gateway.request")
@@ -73,6 +75,8 @@ class ApiErrorMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if is_database_unavailable(exception):
+            return unavailable_response(request, exception)
         if not _is_api_path(request.path):
             return None
         if isinstance(exception, RequestDataTooBig):
@@ -84,3 +88,39 @@ class ApiErrorMiddleware:
             getattr(request, "request_id", None),
         )
         return JsonResponse(error_body(*_ERRORS_BY_STATUS[500]), status=500)
+
+
+_UNAVAILABLE_PAGE = (
+    "<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1>"
+    "<p>The database cannot be reached right now. Try again in a few seconds.</p>"
+)
+
+
+def unavailable_response(request: HttpRequest, exc: BaseException) -> HttpResponse:
+    """503 with Retry-After: the API's JSON envelope under /api/, a plain page elsewhere
+    (the admin), so that a database outage never shows as a 500 or a stack trace."""
+    path = request.path
+    where = "admin" if path.startswith("/admin/") else "other"
+    if _is_api_path(path):
+        where = "callback" if path.startswith("/api/v1/webhooks/") else "api"
+    error = database_unavailable(exc, where=where, path=path)
+    if _is_api_path(path):
+        response: HttpResponse = JsonResponse(
+            error_body(error.code, error.message), status=error.http_status
+        )
+    else:
+        response = HttpResponse(_UNAVAILABLE_PAGE, status=error.http_status)
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: what escaped every view and middleware. A database outage met outside a
+    view (a session saved on the way out) is still a 503; anything else stays Django's 500."""
+    exc = sys.exc_info()[1]
+    if exc is not None and is_database_unavailable(exc):
+        return unavailable_response(request, exc)
+    if _is_api_path(request.path):
+        return JsonResponse(error_body(*_ERRORS_BY_STATUS[500]), status=500)
+    return defaults.server_error(request)

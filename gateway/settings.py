@@ -126,8 +126,18 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        # A persistent connection is checked before a request first uses it, and replaced
+        # if PostgreSQL restarted or dropped it meanwhile: the request then succeeds instead
+        # of failing on a dead connection (one "SELECT 1" per request that uses the database).
+        conn_health_checks=env_bool("DB_CONN_HEALTH_CHECKS", True),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that does not answer fails a request within seconds (503) rather than
+    # holding a gunicorn thread until its timeout.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5)
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite is the try-it-out default: wait on a busy database instead of failing at once,
     # and take the write lock at BEGIN so that concurrent writers queue instead of deadlocking.
