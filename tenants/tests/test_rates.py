@@ -19,9 +19,7 @@ from tests.outage import real_redis_url
 
 
 def fail_open_count(scope: str) -> float:
-    return (
-        REGISTRY.get_sample_value("momo_rate_limit_fail_open_total", {"scope": scope}) or 0.0
-    )
+    return REGISTRY.get_sample_value("momo_rate_limit_fail_open_total", {"scope": scope}) or 0.0
 
 
 @pytest.mark.parametrize(
