@@ -6,6 +6,7 @@ project touches ``os.environ``.
 
 from __future__ import annotations
 
+import base64
 import os
 import tempfile
 from decimal import Decimal
@@ -43,6 +44,11 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from exc
 
 
+def env_list(name: str) -> list[str]:
+    """A comma-separated variable as a list: items stripped, empty ones dropped."""
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
 def env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -58,10 +64,6 @@ def env_float(name: str, default: float) -> float:
 DEV_SECRET_KEY = "dev-insecure-momo-gateway-secret-key-change-me-in-production"  # noqa: S105
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
-if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
-    raise ImproperlyConfigured(
-        "SECRET_KEY is the built-in development value; set SECRET_KEY (or DEBUG=true) to start."
-    )
 
 ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "").split(",") if h.strip()]
 if DEBUG and not ALLOWED_HOSTS:
@@ -271,6 +273,10 @@ IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 3600)
 # A key whose request died mid-way answers 409 for this long, then may be recovered.
 IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 60)
 
+# Fernet keys for secrets stored in the database; the first encrypts, every one decrypts.
+DEV_FIELD_ENCRYPTION_KEY = "EsRrulKrYpkha1B4GRgtngdUyBNscGOhTIblvLsKqco="
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS") or [DEV_FIELD_ENCRYPTION_KEY]
+
 # --- MTN MoMo -----------------------------------------------------------------------------
 
 # The local simulator (manage.py mtn_sandbox) accepts exactly these credentials by default,
@@ -291,7 +297,8 @@ MTN_DISBURSEMENT_SUBSCRIPTION_KEY = env_str(
 MTN_DISBURSEMENT_API_USER = env_str("MTN_DISBURSEMENT_API_USER", SIMULATOR_DISBURSEMENT_API_USER)
 MTN_DISBURSEMENT_API_KEY = env_str("MTN_DISBURSEMENT_API_KEY", "simulator-disbursement-api-key")
 MTN_CALLBACK_URL = env_str("MTN_CALLBACK_URL").rstrip("/")
-MTN_WEBHOOK_SECRET = env_str("MTN_WEBHOOK_SECRET", "dev-mtn-webhook-secret")
+DEV_MTN_WEBHOOK_SECRET = "dev-mtn-webhook-secret"  # noqa: S105 - the development value
+MTN_WEBHOOK_SECRET = env_str("MTN_WEBHOOK_SECRET", DEV_MTN_WEBHOOK_SECRET)
 MTN_VERIFY_CALLBACKS = env_bool("MTN_VERIFY_CALLBACKS", True)
 MTN_STATUS_POLL_AFTER_SECONDS = env_int("MTN_STATUS_POLL_AFTER_SECONDS", 60)
 # HTTP timeouts for every call to MTN (connect, read), in seconds.
@@ -300,6 +307,63 @@ MTN_READ_TIMEOUT = env_float("MTN_READ_TIMEOUT", 10.0)
 # Retries inside one API request before the payment is left for the worker.
 MTN_SUBMIT_MAX_TRIES = env_int("MTN_SUBMIT_MAX_TRIES", 3)
 MTN_SUBMIT_MAX_SECONDS = env_float("MTN_SUBMIT_MAX_SECONDS", 8.0)
+
+# --- Refusing to start on development secrets ---------------------------------------------
+
+
+def _fernet_key_problem(key: str) -> str | None:
+    try:
+        raw = base64.urlsafe_b64decode(key.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raw = b""
+    if len(raw) != 32:
+        return "is not a Fernet key (32 bytes, url-safe base64: Fernet.generate_key())"
+    return None
+
+
+for _index, _key in enumerate(env_list("FIELD_ENCRYPTION_KEYS"), start=1):
+    if _problem := _fernet_key_problem(_key):
+        raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEYS: key {_index} {_problem}.")
+
+# Each variable that must hold a real secret with DEBUG off, and its development value.
+_PRODUCTION_SECRETS = {
+    "SECRET_KEY": DEV_SECRET_KEY,
+    "MTN_COLLECTION_SUBSCRIPTION_KEY": "simulator-collection-subscription-key",
+    "MTN_COLLECTION_API_USER": SIMULATOR_COLLECTION_API_USER,
+    "MTN_COLLECTION_API_KEY": "simulator-collection-api-key",
+    "MTN_DISBURSEMENT_SUBSCRIPTION_KEY": "simulator-disbursement-subscription-key",
+    "MTN_DISBURSEMENT_API_USER": SIMULATOR_DISBURSEMENT_API_USER,
+    "MTN_DISBURSEMENT_API_KEY": "simulator-disbursement-api-key",
+    "MTN_WEBHOOK_SECRET": DEV_MTN_WEBHOOK_SECRET,
+}
+
+
+def _development_secrets() -> list[str]:
+    """What makes these settings unsafe for production: one line per variable."""
+    problems = []
+    for name, development_value in _PRODUCTION_SECRETS.items():
+        value = env_str(name).strip()
+        if not value:
+            problems.append(f"{name} is not set")
+        elif value == development_value:
+            problems.append(f"{name} is the built-in development value")
+    keys = env_list("FIELD_ENCRYPTION_KEYS")
+    if not keys:
+        problems.append("FIELD_ENCRYPTION_KEYS is not set")
+    elif DEV_FIELD_ENCRYPTION_KEY in keys:
+        problems.append("FIELD_ENCRYPTION_KEYS holds the built-in development key")
+    return problems
+
+
+# Every process reads these settings first (manage.py commands, gunicorn's workers), so none
+# of them starts on a secret that is in this file for all to read.
+if not DEBUG and (_unsafe := _development_secrets()):
+    raise ImproperlyConfigured(
+        "Refusing to start with DEBUG off: "
+        + "; ".join(_unsafe)
+        + ". Set each to its production value (docs/operations.md, 'First deployment'), "
+        "or DEBUG=true for development."
+    )
 
 # --- Logging ------------------------------------------------------------------------------
 

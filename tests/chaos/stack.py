@@ -29,16 +29,17 @@ import dj_database_url
 import psycopg
 import requests
 
+from gateway.tests.production.helpers import production_secrets
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
-MTN_WEBHOOK_SECRET = "chaos-mtn-webhook-secret"  # noqa: S105 - a throwaway for this test
 
 # What a developer's shell (or CI) may hold that would change what runs here.
 _CLEARED = (
     "DATABASE_URL",
     "DEBUG",
-    "SECRET_KEY",
+    *production_secrets(),
     "ALLOWED_HOSTS",
     "LOG_FORMAT",
     "METRICS_TOKEN",
@@ -317,6 +318,9 @@ class ChaosStack:
     webhook_secret: str = ""
     tenant: str = "chaos"
     web_killed_at: list[float] = field(default_factory=list)
+    # Real-looking secrets (DEBUG is off), the same for every process: the simulator accepts
+    # exactly the MTN credentials the gateway is given.
+    env_secrets: dict[str, str] = field(default_factory=production_secrets)
 
     @property
     def base_url(self) -> str:
@@ -332,7 +336,7 @@ class ChaosStack:
             {
                 "DATABASE_URL": self.db.url,
                 "DEBUG": "false",
-                "SECRET_KEY": secrets.token_urlsafe(50),
+                **self.env_secrets,
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
                 "SECURE_SSL_REDIRECT": "false",
                 "LOG_FORMAT": "plain",
@@ -340,7 +344,6 @@ class ChaosStack:
                 "PYTHONUNBUFFERED": "1",
                 "MTN_BASE_URL": self.sim_url,
                 "MTN_CALLBACK_URL": self.base_url,
-                "MTN_WEBHOOK_SECRET": MTN_WEBHOOK_SECRET,
                 "MTN_STATUS_POLL_AFTER_SECONDS": "1",
                 "MTN_CONNECT_TIMEOUT": "1",
                 "MTN_READ_TIMEOUT": "1",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import requests
 from django.conf import settings as django_settings
 
 from gateway.models import IdempotencyKey
+from gateway.tests.production.helpers import production_secrets
 from payments.models import Payment, Payout
 from webhooks.models import MtnCallback
 from webhooks.tests.conftest import SIGNED_DOOR, assert_error, post_signed, post_token, snapshot
@@ -123,7 +123,7 @@ def gunicorn(tmp_path_factory) -> Iterator[str]:
     env.update(
         {
             "DEBUG": "false",
-            "SECRET_KEY": secrets.token_urlsafe(50),
+            **production_secrets(),
             "ALLOWED_HOSTS": "127.0.0.1",
             "SECURE_SSL_REDIRECT": "false",
             "DATABASE_URL": f"sqlite:///{workdir / 'unused.sqlite3'}",
