@@ -94,6 +94,7 @@ if BENCH_ENDPOINTS:
 MIDDLEWARE = [
     "gateway.middleware.RequestIdMiddleware",
     "gateway.logging.AccessLogMiddleware",
+    "gateway.middleware.ChunkedBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

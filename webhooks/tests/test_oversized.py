@@ -200,8 +200,8 @@ def test_an_oversized_body_through_gunicorn_is_413(gunicorn):
 
 @pytest.mark.e2e
 def test_a_chunked_body_cannot_slip_past_the_limit(gunicorn):
-    # Without Content-Length, Django reads a WSGI body as empty (it ignores gunicorn's
-    # wsgi.input_terminated), so a chunked body never reaches a parser: refused, never a 5xx.
+    # Without Content-Length, the body is read chunk by chunk (gateway.middleware's
+    # ChunkedBodyMiddleware) and refused as soon as it passes the limit: never a 5xx.
     raw = _json_of_size(LIMIT * 4, externalId="0", status="SUCCESSFUL")
 
     response = requests.post(
