@@ -4,6 +4,10 @@ A fresh PostgreSQL database (created here, migrated with ``manage.py migrate``, 
 the end), the MTN simulator (``manage.py mtn_sandbox``) injecting faults, gunicorn with
 gunicorn.conf.py (2 workers), two ``manage.py run_worker`` processes, and a merchant webhook
 receiver in this process. Every process is started, killed and stopped by its own pid.
+
+gunicorn and the workers reach PostgreSQL (and Redis, when ``REDIS_URL`` names one) through
+a ``TcpProxy`` (tests/proxy.py), so that a test can cut either in the middle of the load
+while the machine's own services stay up; the test's own reads go straight to PostgreSQL.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +35,7 @@ import psycopg
 import requests
 
 from gateway.tests.production.helpers import production_secrets
+from tests.proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -38,6 +44,7 @@ GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 # What a developer's shell (or CI) may hold that would change what runs here.
 _CLEARED = (
     "DATABASE_URL",
+    "REDIS_URL",
     "DEBUG",
     *production_secrets(),
     "ALLOWED_HOSTS",
@@ -104,8 +111,19 @@ class ChaosDatabase:
         }
         self._admin_db = params["NAME"] or "postgres"
         self.url = base_url.rsplit("/", 1)[0] + "/" + self.name
+        self.host = params["HOST"] or "127.0.0.1"
+        self.port = int(params["PORT"] or 5432)
         self._conn: psycopg.Connection | None = None
         self._lock = threading.Lock()  # one connection, used from the test and its monitor
+
+    def url_through(self, proxy: TcpProxy) -> str:
+        """This database's URL with the host and port of ``proxy`` instead."""
+        params = dj_database_url.parse(self.url)
+        credentials = params["USER"] or ""
+        if params["PASSWORD"]:
+            credentials += f":{params['PASSWORD']}"
+        at = f"{credentials}@" if credentials else ""
+        return f"postgres://{at}127.0.0.1:{proxy.port}/{self.name}"
 
     def create(self) -> None:
         with psycopg.connect(**self._connect, dbname=self._admin_db, autocommit=True) as admin:
@@ -321,6 +339,9 @@ class ChaosStack:
     # Real-looking secrets (DEBUG is off), the same for every process: the simulator accepts
     # exactly the MTN credentials the gateway is given.
     env_secrets: dict[str, str] = field(default_factory=production_secrets)
+    db_proxy: TcpProxy | None = None
+    redis_proxy: TcpProxy | None = None
+    redis_db: str = "0"
 
     @property
     def base_url(self) -> str:
@@ -334,7 +355,7 @@ class ChaosStack:
         env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
         env.update(
             {
-                "DATABASE_URL": self.db.url,
+                "DATABASE_URL": self.db.url_through(self.db_proxy),
                 "DEBUG": "false",
                 **self.env_secrets,
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -357,6 +378,8 @@ class ChaosStack:
                 "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
             }
         )
+        if self.redis_proxy is not None:
+            env["REDIS_URL"] = f"redis://127.0.0.1:{self.redis_proxy.port}/{self.redis_db}"
         return env
 
     def manage(self, *args: str) -> str:
@@ -376,6 +399,12 @@ class ChaosStack:
     def start(self, base_database_url: str) -> None:
         self.db = ChaosDatabase(base_database_url)
         self.db.create()
+        self.db_proxy = TcpProxy(self.db.host, self.db.port)
+        redis_url = os.environ.get("REDIS_URL", "")
+        if redis_url.startswith("redis://"):
+            redis = urllib.parse.urlparse(redis_url)
+            self.redis_proxy = TcpProxy(redis.hostname or "127.0.0.1", redis.port or 6379)
+            self.redis_db = redis.path.lstrip("/") or "0"
         self.manage("migrate", "--no-input", "-v", "0")
         self.receiver = MerchantReceiver(self.fail_first_percent)
         created = json.loads(
@@ -446,6 +475,22 @@ class ChaosStack:
                 os.kill(pid, signal.SIGKILL)
         return f"SIGKILL {killed} (workers {forked}; still alive after 15s: {left})"
 
+    def cut_database(self, seconds: float) -> str:
+        """PostgreSQL gone for ``seconds`` (every connection reset, new ones refused)."""
+        self.db_proxy.cut()
+        time.sleep(seconds)
+        self.db_proxy.restore()
+        return f"PostgreSQL cut for {seconds}s, then restored"
+
+    def stop_redis(self, seconds: float) -> str:
+        """Redis gone for ``seconds``; a no-op without Redis (the cache is per process)."""
+        if self.redis_proxy is None:
+            return "no Redis configured (REDIS_URL unset): nothing to stop"
+        self.redis_proxy.cut()
+        time.sleep(seconds)
+        self.redis_proxy.restore()
+        return f"Redis stopped for {seconds}s, then restored"
+
     def set_faults(self, **values: Any) -> dict[str, Any]:
         response = requests.post(f"{self.sim_url}/_simulator/faults", json=values, timeout=5)
         response.raise_for_status()
@@ -476,5 +521,8 @@ class ChaosStack:
                 process.stop()
         if self.receiver is not None:
             self.receiver.stop()
+        for proxy in (self.db_proxy, self.redis_proxy):
+            if proxy is not None:
+                proxy.close()
         if self.db is not None:
             self.db.drop()
