@@ -5,9 +5,11 @@ the end), the MTN simulator (``manage.py mtn_sandbox``) injecting faults, gunico
 gunicorn.conf.py (2 workers), two ``manage.py run_worker`` processes, and a merchant webhook
 receiver in this process. Every process is started, killed and stopped by its own pid.
 
-gunicorn and the workers reach PostgreSQL (and Redis, when ``REDIS_URL`` names one) through
-a ``TcpProxy`` (tests/proxy.py), so that a test can cut either in the middle of the load
-while the machine's own services stay up; the test's own reads go straight to PostgreSQL.
+With ``proxied``, gunicorn and the workers reach PostgreSQL (and Redis, when ``REDIS_URL``
+names one) through a ``TcpProxy`` (tests/proxy.py), so that a test can cut either in the
+middle of the load while the machine's own services stay up; the test's own reads go
+straight to PostgreSQL. Only the runs that cut something are proxied: the proxy's threads
+share this process with the merchants' and would slow every query of the others.
 """
 
 from __future__ import annotations
@@ -339,6 +341,7 @@ class ChaosStack:
     # Real-looking secrets (DEBUG is off), the same for every process: the simulator accepts
     # exactly the MTN credentials the gateway is given.
     env_secrets: dict[str, str] = field(default_factory=production_secrets)
+    proxied: bool = False
     db_proxy: TcpProxy | None = None
     redis_proxy: TcpProxy | None = None
     redis_db: str = "0"
@@ -353,9 +356,10 @@ class ChaosStack:
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
+        database_url = self.db.url_through(self.db_proxy) if self.db_proxy else self.db.url
         env.update(
             {
-                "DATABASE_URL": self.db.url_through(self.db_proxy),
+                "DATABASE_URL": database_url,
                 "DEBUG": "false",
                 **self.env_secrets,
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -380,6 +384,8 @@ class ChaosStack:
         )
         if self.redis_proxy is not None:
             env["REDIS_URL"] = f"redis://127.0.0.1:{self.redis_proxy.port}/{self.redis_db}"
+        elif os.environ.get("REDIS_URL"):
+            env["REDIS_URL"] = os.environ["REDIS_URL"]
         return env
 
     def manage(self, *args: str) -> str:
@@ -399,9 +405,10 @@ class ChaosStack:
     def start(self, base_database_url: str) -> None:
         self.db = ChaosDatabase(base_database_url)
         self.db.create()
-        self.db_proxy = TcpProxy(self.db.host, self.db.port)
         redis_url = os.environ.get("REDIS_URL", "")
-        if redis_url.startswith("redis://"):
+        if self.proxied:
+            self.db_proxy = TcpProxy(self.db.host, self.db.port)
+        if self.proxied and redis_url.startswith("redis://"):
             redis = urllib.parse.urlparse(redis_url)
             self.redis_proxy = TcpProxy(redis.hostname or "127.0.0.1", redis.port or 6379)
             self.redis_db = redis.path.lstrip("/") or "0"

@@ -141,7 +141,7 @@ MAX_LATENESS_AFTER_OUTAGE_SECONDS = MAX_LATENESS_SECONDS + 25
 
 
 def test_postgres_cut_and_redis_stopped_mid_load_lose_and_double_nothing(chaos_stack):
-    stack = chaos_stack(seed=303, faults=FAULTS)
+    stack = chaos_stack(seed=303, faults=FAULTS, proxied=True)
 
     def cut_postgres() -> str:
         return stack.cut_database(DOWNTIME_SECONDS)
