@@ -20,8 +20,10 @@ migrate: $(STAMP)
 demo: migrate
 	$(PY) manage.py demo_tenant
 
-# The gateway on http://127.0.0.1:8000, the MTN simulator on :8001 and the worker, on SQLite.
-# MTN calls back on the per-payment URL, so a payment goes PENDING -> SUCCESSFUL by itself.
+# The gateway on http://127.0.0.1:8000, the MTN simulator on :8001, the worker and the demo
+# tenant's webhook receiver on :8003 (webhook_listen), on SQLite. MTN calls back on the
+# per-payment URL, so a payment goes PENDING -> SUCCESSFUL by itself, and the receiver prints
+# the signed event. The demo API key is kept in var/demo-api-key across restarts.
 run: demo
 	MTN_CALLBACK_URL=$${MTN_CALLBACK_URL:-http://127.0.0.1:8000} \
 	MTN_STATUS_POLL_AFTER_SECONDS=$${MTN_STATUS_POLL_AFTER_SECONDS:-10} \
@@ -36,6 +38,7 @@ test-postgres: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 

@@ -240,7 +240,7 @@ def _payment_id_of(request: HttpRequest, response: HttpResponse) -> str | None:
     if bound:
         return bound
     match = getattr(request, "resolver_match", None)
-    candidate = match.kwargs.get("transfer_id") if match else None
+    candidate = match.kwargs.get("id") if match else None
     if candidate is None and request.method == "POST" and response.status_code == 201:
         data = getattr(response, "data", None)
         candidate = data.get("id") if isinstance(data, dict) else None

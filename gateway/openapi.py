@@ -34,8 +34,13 @@ def error(description: str) -> OpenApiResponse:
 
 
 COMMON_ERRORS = {
-    400: error("`malformed_json` or `validation_error`."),
-    401: error("`authentication_failed`: missing, unknown or revoked API key."),
+    400: error(
+        "`malformed_json` or `validation_error` (also for a query parameter it does not know)."
+    ),
+    401: error(
+        "`authentication_failed`: the message names a missing `X-API-Key` or `X-Tenant-ID`; "
+        "a key that is unknown, revoked or another tenant's gets one and the same message."
+    ),
     403: error("`tenant_suspended`."),
     429: error("`rate_limited`; see `Retry-After`."),
     503: error(

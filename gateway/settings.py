@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "payments",
     "mtn",
     "webhooks",
+    "ledger",
 ]
 
 # `make bench` only: two baseline endpoints under /bench/ (never in a real deployment).
@@ -377,7 +378,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # On the handler, so that everything printed is masked, whatever logger it came from.
-    "filters": {"redact": {"()": "gateway.logging.RedactingFilter"}},
+    "filters": {
+        "redact": {"()": "gateway.logging.RedactingFilter"},
+        # runserver's own per-request line ("GET /x HTTP/1.1" 404 58) repeats the access log.
+        "no_request_lines": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": lambda record: not hasattr(record, "status_code"),
+        },
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "gateway.logging.JsonFormatter"},
@@ -394,6 +402,12 @@ LOGGING = {
         # Django's own handlers print unmasked: send its lines (django.request's 4xx/5xx
         # warnings included) through ours instead.
         "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        # One line per request: gateway.access. django.request's "Not Found: /x" warning for
+        # every 4xx would repeat it; its errors (5xx, with the traceback) are kept.
+        "django.request": {"handlers": [], "level": "ERROR", "propagate": True},
+        # Named here so that Django's default handler for it (unmasked, propagate off) is
+        # replaced; its per-request lines are dropped, anything else it says is kept.
+        "django.server": {"handlers": [], "filters": ["no_request_lines"], "propagate": True},
         "django.db.backends": {"level": "WARNING"},
     },
 }

@@ -9,51 +9,62 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import secrets
+import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from django.conf import settings
-from django.core.cache import cache
 
 from .errors import (
+    MtnConfigurationError,
     MtnConflictError,
     MtnError,
+    MtnNotFoundError,
     MtnProtocolError,
     classify_exception,
     classify_response,
     decode_body,
+    explain_refusal,
 )
 from .retry import RetryPolicy
+from .tokens import (
+    TOKEN_LOCK_WAIT_SECONDS,
+    TOKEN_MEMO_SECONDS,
+    TokenMemo,
+    cache_add,
+    cache_delete,
+    cache_get,
+    cache_set,
+    token_lifetime,
+)
+from .values import (
+    FINAL_STATUSES,
+    PRODUCTS,
+    STATUS_FAILED,
+    STATUS_PENDING,
+    STATUS_SUCCESSFUL,
+    AccountCheck,
+    AccountHolderInfo,
+    Balance,
+    MtnCredentials,
+    ProductCheck,
+    SubmitResult,
+    TransactionStatus,
+    as_decimal,
+    as_text,
+    parse_transaction_status,
+    sanitize_text,
+)
 
 logger = logging.getLogger(__name__)
 
-PRODUCTS = ("collection", "disbursement")
-
-STATUS_PENDING = "PENDING"
-STATUS_SUCCESSFUL = "SUCCESSFUL"
-STATUS_FAILED = "FAILED"
-FINAL_STATUSES = frozenset({STATUS_SUCCESSFUL, STATUS_FAILED})
-
-# MTN caps payerMessage/payeeNote at 160 characters and rejects "unsupported special
-# characters" with a 400 (apostrophe documented; '&' in sparkplug/momoapi-node#84). We keep
-# letters (any script), digits, spaces and plain punctuation only.
-TEXT_MAX_LENGTH = 160
-_TEXT_DISALLOWED = re.compile(r"[^\w .,:\-/()#!?@+]", re.UNICODE)
-_WHITESPACE = re.compile(r"\s+")
-
-# Token refresh: MTN advises refreshing ~10 minutes before the 3600 s expiry (section 3.3).
-TOKEN_REFRESH_MARGIN_SECONDS = 600
-TOKEN_LOCK_WAIT_SECONDS = 5.0
-# How long a process reuses a token without asking the shared cache. Far inside the refresh
-# margin, so a remembered token is always still valid at MTN.
-TOKEN_MEMO_SECONDS = 30.0
+DEFAULT_ACCOUNT = "default"
 
 # Called after every HTTP exchange with MTN as observer(product=, operation=, status_code=,
 # code=, seconds=) (status_code None: no answer). The gateway registers its metrics here at
@@ -62,27 +73,43 @@ call_observers: list[Callable[..., None]] = []
 
 
 @dataclass(frozen=True)
-class MtnCredentials:
-    subscription_key: str = field(repr=False)
-    api_user: str
-    api_key: str = field(repr=False)
-
-
-@dataclass(frozen=True)
 class MtnConfig:
+    """One MTN account: where it is, which market, and its credentials per product.
+
+    ``account`` names it (``default`` is the platform account of the ``MTN_*`` settings);
+    tokens are cached per (account, product, API user), and each config gets its own
+    clients and connection pools (:func:`client_for`). A product may have no credentials
+    (``None``); calling it then raises ``MtnConfigurationError`` ``PRODUCT_NOT_CONFIGURED``.
+    Frozen and hashable, so it can key a registry of clients.
+    """
+
     base_url: str
     target_environment: str
-    collection: MtnCredentials
-    disbursement: MtnCredentials
+    collection: MtnCredentials | None
+    disbursement: MtnCredentials | None
     connect_timeout: float = 3.05
     read_timeout: float = 10.0
     max_tries: int = 3
     max_seconds: float = 8.0
+    account: str = DEFAULT_ACCOUNT
+
+    def __post_init__(self) -> None:
+        base_url = str(self.base_url).strip().rstrip("/")
+        if not base_url.startswith(("https://", "http://")):
+            raise ValueError("MTN base_url must be an http(s) URL")
+        if not str(self.target_environment).strip():
+            raise ValueError("MTN target_environment must not be empty")
+        if not str(self.account).strip():
+            raise ValueError("MTN account name must not be empty")
+        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+            raise ValueError("MTN timeouts must be positive")
+        object.__setattr__(self, "base_url", base_url)
 
     @classmethod
     def from_settings(cls) -> MtnConfig:
+        """The platform account ``default``, described by the ``MTN_*`` settings."""
         return cls(
-            base_url=settings.MTN_BASE_URL.rstrip("/"),
+            base_url=settings.MTN_BASE_URL,
             target_environment=settings.MTN_TARGET_ENVIRONMENT,
             collection=MtnCredentials(
                 subscription_key=settings.MTN_COLLECTION_SUBSCRIPTION_KEY,
@@ -94,155 +121,73 @@ class MtnConfig:
                 api_user=settings.MTN_DISBURSEMENT_API_USER,
                 api_key=settings.MTN_DISBURSEMENT_API_KEY,
             ),
-            connect_timeout=float(settings.MTN_CONNECT_TIMEOUT),
-            read_timeout=float(settings.MTN_READ_TIMEOUT),
-            max_tries=int(settings.MTN_SUBMIT_MAX_TRIES),
-            max_seconds=float(settings.MTN_SUBMIT_MAX_SECONDS),
+            **_settings_timeouts(),
         )
 
-    def credentials(self, product: str) -> MtnCredentials:
-        if product == "collection":
-            return self.collection
-        if product == "disbursement":
-            return self.disbursement
-        raise ValueError(f"unknown MTN product {product!r}")
-
-
-@dataclass(frozen=True)
-class SubmitResult:
-    """Outcome of a request-to-pay or transfer POST.
-
-    ``already_existed`` is True when MTN answered 409 ``RESOURCE_ALREADY_EXIST`` for our
-    reference: an earlier attempt landed, so the transaction exists and must be polled.
-    """
-
-    already_existed: bool
-
-
-@dataclass(frozen=True)
-class Balance:
-    available: Decimal
-    currency: str
-
-
-@dataclass(frozen=True)
-class TransactionStatus:
-    """A status-endpoint (or callback) body, normalised. ``raw`` keeps MTN's JSON as received."""
-
-    status: str
-    raw_status: str | None
-    amount: Decimal | None
-    currency: str | None
-    external_id: str | None
-    financial_transaction_id: str | None
-    party_id: str | None
-    reason_code: str | None
-    reason_message: str | None
-    raw: dict[str, Any] = field(repr=False)
+    @classmethod
+    def for_account(
+        cls,
+        *,
+        account: str,
+        base_url: str,
+        target_environment: str,
+        collection: MtnCredentials | None = None,
+        disbursement: MtnCredentials | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        max_tries: int | None = None,
+        max_seconds: float | None = None,
+    ) -> MtnConfig:
+        """An account stored as data; timeouts and retry budget default to the MTN_* ones."""
+        values: dict[str, Any] = _settings_timeouts()
+        for name, value in (
+            ("connect_timeout", connect_timeout),
+            ("read_timeout", read_timeout),
+            ("max_tries", max_tries),
+            ("max_seconds", max_seconds),
+        ):
+            if value is not None:
+                values[name] = value
+        return cls(
+            account=account,
+            base_url=base_url,
+            target_environment=target_environment,
+            collection=collection,
+            disbursement=disbursement,
+            **values,
+        )
 
     @property
-    def is_final(self) -> bool:
-        return self.status in FINAL_STATUSES
+    def products(self) -> tuple[str, ...]:
+        """The products this account has credentials for."""
+        return tuple(p for p in PRODUCTS if getattr(self, p) is not None)
+
+    def credentials(self, product: str) -> MtnCredentials:
+        _check_product(product)
+        creds: MtnCredentials | None = getattr(self, product)
+        if creds is None:
+            raise MtnConfigurationError(
+                "PRODUCT_NOT_CONFIGURED",
+                f"MTN account {self.account!r} has no {product} credentials",
+            )
+        return creds
 
 
-def _as_text(value: Any) -> str | None:
-    """A string or number as text; anything else (dict, list, bool, None) as None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float | Decimal):
-        return str(value)
-    return None
-
-
-def _as_decimal(value: Any) -> Decimal | None:
-    # MTN's spec says string, its own example shows a number; accept both (section 4.2).
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, float):
-        value = repr(value)
-    if not isinstance(value, str | int | Decimal):
-        return None
-    try:
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None
-    return amount if amount.is_finite() else None
-
-
-def parse_transaction_status(body: dict[str, Any]) -> TransactionStatus:
-    """Normalise MTN's status JSON (status endpoint and callbacks share it, section 8.1).
-
-    ``CREATED`` and any unknown status map to PENDING (never final). ``reason`` may be a plain
-    string (what the live platform sends) or ``{code, message}`` (the OpenAPI spec). Odd field
-    types are tolerated; only a non-dict body raises ``ValueError``.
-    """
-    if not isinstance(body, dict):
-        raise ValueError(f"MTN status body must be a JSON object, not {type(body).__name__}")
-    raw_status = _as_text(body.get("status"))
-    normalised = raw_status.strip().upper() if raw_status else ""
-    status = normalised if normalised in FINAL_STATUSES else STATUS_PENDING
-
-    reason_code: str | None = None
-    reason_message: str | None = None
-    reason = body.get("reason")
-    if isinstance(reason, dict):
-        reason_code = _as_text(reason.get("code"))
-        reason_message = _as_text(reason.get("message"))
-    else:
-        reason_code = _as_text(reason)
-    reason_code = reason_code or None
-
-    party_id = None
-    for key in ("payer", "payee"):
-        party = body.get(key)
-        if isinstance(party, dict) and _as_text(party.get("partyId")):
-            party_id = _as_text(party.get("partyId"))
-            break
-
-    currency = _as_text(body.get("currency"))
-    return TransactionStatus(
-        status=status,
-        raw_status=raw_status,
-        amount=_as_decimal(body.get("amount")),
-        currency=currency.strip().upper() if currency else None,
-        external_id=_as_text(body.get("externalId")),
-        financial_transaction_id=_as_text(body.get("financialTransactionId")) or None,
-        party_id=party_id,
-        reason_code=reason_code,
-        reason_message=reason_message,
-        raw=dict(body),
-    )
-
-
-def sanitize_text(value: str | None) -> str | None:
-    """payerMessage/payeeNote as MTN accepts them, or None when nothing is left to send."""
-    if value is None:
-        return None
-    cleaned = _TEXT_DISALLOWED.sub("", str(value))
-    cleaned = _WHITESPACE.sub(" ", cleaned).strip()
-    cleaned = cleaned[:TEXT_MAX_LENGTH].rstrip()
-    return cleaned or None
-
-
-def _token_lifetime(expires_in: Any) -> float:
-    """Seconds to cache a token: expiry minus ~10 min, but at least half of short lifetimes."""
-    try:
-        seconds = float(expires_in)
-    except (TypeError, ValueError):
-        seconds = 3600.0  # MTN documents 3600 everywhere (section 3.2)
-    if seconds != seconds or seconds <= 0:
-        return 0.0
-    margin = min(TOKEN_REFRESH_MARGIN_SECONDS, seconds / 2)
-    return max(seconds - margin, 0.0)
+def _settings_timeouts() -> dict[str, Any]:
+    return {
+        "connect_timeout": float(settings.MTN_CONNECT_TIMEOUT),
+        "read_timeout": float(settings.MTN_READ_TIMEOUT),
+        "max_tries": int(settings.MTN_SUBMIT_MAX_TRIES),
+        "max_seconds": float(settings.MTN_SUBMIT_MAX_SECONDS),
+    }
 
 
 class MtnClient:
-    """One client per process is enough; it holds a pooled ``requests.Session``.
+    """A client for one MTN account (``config``); it holds a pooled ``requests.Session``,
+    so use one per thread and account (:func:`client_for`).
 
-    Tokens are cached in Django's cache (shared between processes with Redis), keyed by base
-    URL, product and API user, and minted by one caller at a time.
+    Tokens are cached in Django's cache (shared between processes with Redis), keyed by
+    account, base URL, product and API user, and minted by one caller at a time.
     """
 
     def __init__(
@@ -262,8 +207,9 @@ class MtnClient:
         self.session = session
         # Never turn TLS verification off (sparkplug's SDK does; reference section 10).
         self.session.verify = True
-        # Tokens seen recently, so that most calls skip the shared cache's round trip.
-        self._token_memo: dict[str, tuple[str, float]] = {}
+        # Tokens seen recently, so that most calls skip the shared cache's round trip, and
+        # the ones this client minted, to live on while the shared cache is down.
+        self._token_memo: dict[str, TokenMemo] = {}
         self.retry_policy = retry_policy or RetryPolicy(
             max_tries=self.config.max_tries, max_seconds=self.config.max_seconds
         )
@@ -353,6 +299,52 @@ class MtnClient:
             "disbursement", f"/disbursement/v1_0/transfer/{_ref(reference_id)}", retry=retry
         )
 
+    def refund(
+        self,
+        *,
+        reference_id: uuid.UUID,
+        amount: str,
+        currency: str,
+        external_id: str,
+        reference_id_to_refund: uuid.UUID | str,
+        payer_message: str | None = None,
+        payee_note: str | None = None,
+        callback_url: str | None = None,
+        retry: bool = True,
+    ) -> SubmitResult:
+        """POST /disbursement/v1_0/refund of the request-to-pay ``reference_id_to_refund``.
+
+        Refunds live under Disbursement, so they use its key and token (reference section 5).
+        The body has no payee: MTN pays back the original payer. Idempotent per
+        ``reference_id`` like a transfer: 409 RESOURCE_ALREADY_EXIST is ``already_existed``.
+        """
+        body: dict[str, Any] = {
+            "amount": str(amount),
+            "currency": str(currency),
+            "externalId": str(external_id),
+            "referenceIdToRefund": _ref(reference_id_to_refund),
+        }
+        message = sanitize_text(payer_message)
+        note = sanitize_text(payee_note)
+        if message:
+            body["payerMessage"] = message
+        if note:
+            body["payeeNote"] = note
+        return self._submit(
+            "disbursement",
+            "/disbursement/v1_0/refund",
+            reference_id=reference_id,
+            body=body,
+            callback_url=callback_url,
+            retry=retry,
+        )
+
+    def refund_status(self, *, reference_id: uuid.UUID, retry: bool = True) -> TransactionStatus:
+        """GET /disbursement/v1_0/refund/{ref} (body like a transfer's, with ``payee``)."""
+        return self._status(
+            "disbursement", f"/disbursement/v1_0/refund/{_ref(reference_id)}", retry=retry
+        )
+
     # --- public API: account --------------------------------------------------------------
 
     def account_balance(self, *, product: str = "collection", retry: bool = True) -> Balance:
@@ -360,8 +352,8 @@ class MtnClient:
         _check_product(product)
         response = self._call(product, "GET", f"/{product}/v1_0/account/balance", retry=retry)
         body = _json_object(response)
-        available = _as_decimal(body.get("availableBalance"))
-        currency = _as_text(body.get("currency"))
+        available = as_decimal(body.get("availableBalance"))
+        currency = as_text(body.get("currency"))
         if available is None or not currency:
             raise MtnProtocolError("UNEXPECTED_RESPONSE", "Balance body lacks fields")
         return Balance(available=available, currency=currency)
@@ -369,70 +361,131 @@ class MtnClient:
     def account_holder_active(
         self, *, product: str = "collection", msisdn: str, retry: bool = True
     ) -> bool:
-        """GET /{product}/v1_0/accountholder/msisdn/{msisdn}/active (type must be lower case)."""
+        """GET /{product}/v1_0/accountholder/msisdn/{msisdn}/active (type must be lower case).
+
+        False for a holder whose wallet is not active and for a number MTN does not know
+        (MTN answers those 404 RESOURCE_NOT_FOUND; reference section 7.1). Other refusals
+        (NOT_ALLOWED, outages...) raise MtnError.
+        """
         _check_product(product)
-        party = requests.utils.quote(msisdn, safe="")
-        path = f"/{product}/v1_0/accountholder/msisdn/{party}/active"
-        response = self._call(product, "GET", path, retry=retry)
+        path = f"/{product}/v1_0/accountholder/msisdn/{_party(msisdn)}/active"
+        try:
+            response = self._call(product, "GET", path, retry=retry)
+        except MtnNotFoundError:
+            return False
         result = _json_object(response).get("result")
         if not isinstance(result, bool):
             raise MtnProtocolError("UNEXPECTED_RESPONSE", "accountholder body lacks 'result'")
         return result
 
+    def basic_user_info(
+        self, *, product: str = "collection", msisdn: str, retry: bool = True
+    ) -> AccountHolderInfo:
+        """GET /{product}/v1_0/accountholder/msisdn/{msisdn}/basicuserinfo: the holder's name.
+
+        MTN answers OpenID-style personal data (birth date, gender, locale...); only the name
+        fields are kept, so nothing else can leak into logs, answers or storage. A number MTN
+        does not know raises MtnNotFoundError (ask ``account_holder_active`` first).
+        """
+        _check_product(product)
+        path = f"/{product}/v1_0/accountholder/msisdn/{_party(msisdn)}/basicuserinfo"
+        response = self._call(product, "GET", path, retry=retry)
+        return AccountHolderInfo.from_mtn(_json_object(response))
+
+    def check_product(self, product: str) -> ProductCheck:
+        """Ask MTN for a new ``product`` token and the balance, for an operator's check.
+
+        Never raises for MTN's refusals: the result says in words which credential or
+        setting MTN refused (``mtn_account_check``, the admin's "Check with MTN").
+        """
+        _check_product(product)
+        step = "token"
+        try:
+            self.get_token(product, force_refresh=True)
+            step = "balance"
+            balance = self.account_balance(product=product, retry=False)
+        except MtnError as exc:
+            problem = explain_refusal(
+                exc,
+                product=product,
+                step=step,
+                target_environment=self.config.target_environment,
+                base_url=self.config.base_url,
+            )
+            return ProductCheck(product=product, ok=False, code=exc.code, problem=problem)
+        return ProductCheck(
+            product=product, ok=True, balance=balance.available, currency=balance.currency
+        )
+
     # --- tokens ---------------------------------------------------------------------------
 
     def get_token(self, product: str, *, force_refresh: bool = False) -> str:
-        """A bearer token for ``product``, from the cache or freshly minted (one minter)."""
+        """A bearer token for ``product``, from the cache or freshly minted (one minter).
+
+        The shared cache (Redis in production) may be down: then this process keeps using
+        the token it minted for as long as that token lives, and mints without the
+        cross-process lock; payments go on, at the cost of one token per process.
+        """
         _check_product(product)
         key = self._token_cache_key(product)
         if not force_refresh:
             memo = self._token_memo.get(key)
-            if memo and time.monotonic() < memo[1]:
-                return memo[0]
-            token = cache.get(key)
+            now = time.monotonic()
+            if memo and now < memo.fresh_until:
+                return memo.token
+            token, reachable = cache_get(key)
             if token:
-                self._remember_token(key, token, TOKEN_MEMO_SECONDS)
+                self._remember_token(key, token, TOKEN_MEMO_SECONDS, TOKEN_MEMO_SECONDS)
                 return token
+            if not reachable and memo and now < memo.valid_until:
+                return memo.token
 
         lock_key = f"{key}:lock"
         lock_timeout = int(self.config.connect_timeout + self.config.read_timeout) + 5
         lock_value = secrets.token_hex(8)
-        if not cache.add(lock_key, lock_value, timeout=lock_timeout):
+        locked = cache_add(lock_key, lock_value, timeout=lock_timeout)
+        if locked is None:
+            # No shared cache: no one to coordinate with.
+            return self._mint_token(product, key)
+        if not locked:
             # Someone else is minting: wait briefly for their token rather than minting a
             # second one; fall through and mint ourselves if they take too long or crashed.
             deadline = time.monotonic() + TOKEN_LOCK_WAIT_SECONDS
             while time.monotonic() < deadline:
                 time.sleep(0.05)
-                token = cache.get(key)
+                token, reachable = cache_get(key)
                 if token:
                     return token
-                if cache.get(lock_key) is None:
+                if not reachable or cache_get(lock_key)[0] is None:
                     break
             return self._mint_token(product, key)
         try:
             if not force_refresh:
-                token = cache.get(key)
+                token, _ = cache_get(key)
                 if token:
                     return token
             return self._mint_token(product, key)
         finally:
-            if cache.get(lock_key) == lock_value:
-                cache.delete(lock_key)
+            if cache_get(lock_key)[0] == lock_value:
+                cache_delete(lock_key)
 
     def invalidate_token(self, product: str, token: str | None = None) -> None:
         """Drop the cached token (only if it is still ``token``, when given)."""
         key = self._token_cache_key(product)
         self._token_memo.pop(key, None)
-        if token is None or cache.get(key) == token:
-            cache.delete(key)
+        if token is None or cache_get(key)[0] == token:
+            cache_delete(key)
 
-    def _remember_token(self, key: str, token: str, seconds: float) -> None:
-        self._token_memo[key] = (token, time.monotonic() + seconds)
+    def _remember_token(self, key: str, token: str, fresh: float, valid: float) -> None:
+        now = time.monotonic()
+        self._token_memo[key] = TokenMemo(token, now + fresh, now + valid)
 
     def _token_cache_key(self, product: str) -> str:
+        # Per account and product; the API user is in it too, so replacing an account's
+        # credentials stops the old user's token from being used at once.
         api_user = self.config.credentials(product).api_user
         digest = hashlib.sha256(
-            f"{self.config.base_url}|{product}|{api_user}".encode()
+            f"{self.config.account}|{self.config.base_url}|{product}|{api_user}".encode()
         ).hexdigest()[:32]
         return f"mtn:token:{digest}"
 
@@ -452,11 +505,18 @@ class MtnClient:
             raise MtnProtocolError(
                 "UNEXPECTED_RESPONSE", "Token response lacks access_token", status_code=200
             )
-        lifetime = _token_lifetime(body.get("expires_in"))
+        lifetime = token_lifetime(body.get("expires_in"))
         if lifetime >= 1:
-            cache.set(key, token, timeout=int(lifetime))
-            self._remember_token(key, token, min(TOKEN_MEMO_SECONDS, lifetime))
-        logger.info("Minted MTN %s token (cached %ds)", product, int(lifetime))
+            cache_set(key, token, timeout=int(lifetime))
+            # Trusted alone for a short while when the cache answers, for its whole life
+            # when the cache is down.
+            self._remember_token(key, token, min(TOKEN_MEMO_SECONDS, lifetime), lifetime)
+        logger.info(
+            "Minted MTN %s token for account %s (cached %ds)",
+            product,
+            self.config.account,
+            int(lifetime),
+        )
         return token
 
     # --- plumbing -------------------------------------------------------------------------
@@ -598,6 +658,140 @@ class MtnClient:
         return response
 
 
+@dataclass(frozen=True)
+class SandboxUser:
+    """An API user as MTN's sandbox provisioning API describes it (reference section 2.3)."""
+
+    api_user: str
+    provider_callback_host: str
+    target_environment: str
+
+
+def provision_sandbox_user(
+    *,
+    base_url: str,
+    subscription_key: str,
+    callback_host: str,
+    api_user: uuid.UUID | None = None,
+    timeout: tuple[float, float] = (3.05, 10.0),
+) -> MtnCredentials:
+    """Create an API user and its key through MTN's sandbox provisioning API, as the
+    ``momo-init`` tool of MTN's SDKs does (reference section 2).
+
+    The user belongs to the product of ``subscription_key`` only (section 2.4), so call this
+    once per product. ``callback_host`` is a bare host name, frozen at creation. The API key
+    is returned once and never logged. Raises MtnError for MTN's refusals (401 bad key, 409
+    for a used ``api_user``...), ValueError for a malformed host.
+    """
+    host = callback_host.strip()
+    if not host or any(char in host for char in "/:?#@ "):
+        raise ValueError("callback_host must be a host name, without scheme, port or path")
+    user_id = _ref(api_user or uuid.uuid4())
+    root = base_url.strip().rstrip("/")
+    with requests.Session() as session:
+        session.trust_env = False
+        created = _provisioning_call(
+            session,
+            "POST",
+            f"{root}/v1_0/apiuser",
+            subscription_key,
+            timeout,
+            headers={"X-Reference-Id": user_id},
+            json={"providerCallbackHost": host},
+        )
+        if created.status_code != 201:
+            raise classify_response(created)
+        issued = _provisioning_call(
+            session, "POST", f"{root}/v1_0/apiuser/{user_id}/apikey", subscription_key, timeout
+        )
+        if issued.status_code not in (200, 201):  # some SDK docs print 200, MTN sends 201
+            raise classify_response(issued)
+    api_key = decode_body(issued)
+    api_key = api_key.get("apiKey") if isinstance(api_key, dict) else None
+    if not isinstance(api_key, str) or not api_key:
+        raise MtnProtocolError("UNEXPECTED_RESPONSE", "apikey answer lacks apiKey")
+    logger.info("Provisioned MTN sandbox API user %s for host %s", user_id, host)
+    return MtnCredentials(subscription_key=subscription_key, api_user=user_id, api_key=api_key)
+
+
+def sandbox_user(
+    *,
+    base_url: str,
+    subscription_key: str,
+    api_user: str,
+    timeout: tuple[float, float] = (3.05, 10.0),
+) -> SandboxUser:
+    """GET /v1_0/apiuser/{id}: the user's callback host and target environment."""
+    user_id = _ref(api_user)
+    with requests.Session() as session:
+        session.trust_env = False
+        response = _provisioning_call(
+            session,
+            "GET",
+            f"{base_url.strip().rstrip('/')}/v1_0/apiuser/{user_id}",
+            subscription_key,
+            timeout,
+        )
+    if response.status_code != 200:
+        raise classify_response(response)
+    body = _json_object(response)
+    return SandboxUser(
+        api_user=user_id,
+        provider_callback_host=as_text(body.get("providerCallbackHost")) or "",
+        target_environment=as_text(body.get("targetEnvironment")) or "",
+    )
+
+
+def _provisioning_call(
+    session: requests.Session,
+    method: str,
+    url: str,
+    subscription_key: str,
+    timeout: tuple[float, float],
+    *,
+    headers: dict[str, str] | None = None,
+    json: dict[str, Any] | None = None,
+) -> requests.Response:
+    # Provisioning takes the subscription key only: no token, no target environment.
+    try:
+        return session.request(
+            method,
+            url,
+            headers={"Ocp-Apim-Subscription-Key": subscription_key, **(headers or {})},
+            json=json,
+            timeout=timeout,
+        )
+    except requests.RequestException as exc:
+        raise classify_exception(exc) from exc
+
+
+def check_account(config: MtnConfig, *, client: MtnClient | None = None) -> AccountCheck:
+    """Check every product ``config`` has credentials for: a new token, then the balance.
+
+    ``AccountCheck.ok`` is False when MTN refused anything (the command exits non-zero).
+    """
+    client = client or MtnClient(config)
+    checks = tuple(client.check_product(product) for product in config.products)
+    return AccountCheck(
+        account=config.account, target_environment=config.target_environment, checks=checks
+    )
+
+
+_clients = threading.local()
+
+
+def client_for(config: MtnConfig) -> MtnClient:
+    """The client for ``config`` in this thread: one connection pool and token memo per
+    account configuration and thread (``requests.Session`` is not thread-safe)."""
+    clients: dict[MtnConfig, MtnClient] | None = getattr(_clients, "by_config", None)
+    if clients is None:
+        clients = _clients.by_config = {}
+    client = clients.get(config)
+    if client is None:
+        client = clients[config] = MtnClient(config)
+    return client
+
+
 def _notify(
     method: str, path: str, status_code: int | None, code: str | None, started: float
 ) -> None:
@@ -608,7 +802,7 @@ def _notify(
     parts = [part for part in path.split("/") if part]  # collection, v1_0, requesttopay, <ref>
     product = parts[0] if parts else "unknown"
     operation = "token" if parts[1:2] == ["token"] else (parts[2] if len(parts) > 2 else "unknown")
-    if method == "GET" and operation in ("requesttopay", "transfer"):
+    if method == "GET" and operation in ("requesttopay", "transfer", "refund"):
         operation += "_status"
     for observer in call_observers:
         try:
@@ -626,6 +820,11 @@ def _notify(
 def _ref(reference_id: uuid.UUID | str) -> str:
     # Accept a str too, but always send the canonical lower-case form.
     return str(uuid.UUID(str(reference_id)))
+
+
+def _party(msisdn: str) -> str:
+    # The number goes into the path: quote everything so it cannot change the path.
+    return quote(str(msisdn), safe="")
 
 
 def _check_product(product: str) -> None:
@@ -650,13 +849,27 @@ def _json_object(response: requests.Response) -> dict[str, Any]:
 
 
 __all__ = [
+    "DEFAULT_ACCOUNT",
+    "FINAL_STATUSES",
+    "PRODUCTS",
+    "STATUS_FAILED",
+    "STATUS_PENDING",
+    "STATUS_SUCCESSFUL",
+    "AccountCheck",
+    "AccountHolderInfo",
     "Balance",
     "MtnClient",
     "MtnConfig",
     "MtnCredentials",
     "MtnError",
+    "ProductCheck",
+    "SandboxUser",
     "SubmitResult",
     "TransactionStatus",
+    "check_account",
+    "client_for",
     "parse_transaction_status",
+    "provision_sandbox_user",
+    "sandbox_user",
     "sanitize_text",
 ]

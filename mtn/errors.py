@@ -243,3 +243,48 @@ def classify_exception(exc: requests.RequestException) -> MtnError:
     if isinstance(exc, requests.ConnectionError):
         return MtnNetworkError("NETWORK_ERROR", "Could not reach MTN or the connection dropped")
     return MtnNetworkError("NETWORK_ERROR", type(exc).__name__)
+
+
+# What an operator checking an account (``mtn_account_check``) reads for each refusal.
+SUBSCRIPTION_KEY_CODES = frozenset({"SUBSCRIPTION_KEY_REJECTED"})
+
+
+def explain_refusal(
+    exc: MtnError, *, product: str, step: str, target_environment: str, base_url: str
+) -> str:
+    """Say in words which credential or setting MTN refused when ``step`` ("token" or
+    "balance") of ``product`` failed. Never includes a secret: only MTN's code and message.
+    """
+    if isinstance(exc, MtnNetworkError):
+        return f"MTN could not be reached at {base_url} ({exc.code}); check the base URL."
+    if exc.code == "TLS_ERROR":
+        return f"TLS verification of {base_url} failed; check the base URL."
+    if exc.code == "PRODUCT_NOT_CONFIGURED":
+        return f"The account has no {product} credentials."
+    is_gateway = isinstance(exc.body, dict) and "statusCode" in exc.body
+    if exc.code in SUBSCRIPTION_KEY_CODES or (exc.status_code == 401 and is_gateway):
+        return (
+            f"MTN refused the {product} subscription key (Ocp-Apim-Subscription-Key): use "
+            f"the primary or secondary key of the {product} product for this environment."
+        )
+    if step == "token" and isinstance(exc, MtnAuthenticationError):
+        return (
+            f"MTN refused the {product} API user or API key ({exc.code}): check the API user "
+            "id and its key, and that they were issued for this environment."
+        )
+    if exc.code == "NOT_ALLOWED_TARGET_ENVIRONMENT":
+        return (
+            f"MTN refused the target environment {target_environment!r} for the {product} "
+            "API user: the user belongs to another environment (in the sandbox: it was "
+            "created with another product's subscription key)."
+        )
+    if exc.status_code == 403:
+        return (
+            f"MTN refused this caller on {product} (403): MTN may not have whitelisted "
+            "this server's IP address."
+        )
+    if exc.code == "NOT_ALLOWED":
+        return f"MTN does not allow this API user to use {product} (NOT_ALLOWED); ask MTN."
+    if isinstance(exc, MtnAuthenticationError):
+        return f"MTN refused the {product} token it had just issued ({exc.code})."
+    return f"MTN answered {exc.code} on the {product} {step}: {exc.message}"

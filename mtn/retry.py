@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import backoff
 
@@ -49,12 +49,13 @@ class RetryPolicy:
             return func()
 
         decorated = backoff.on_exception(
-            self._wait_gen,
+            # backoff types wait generators as receiving None; ours receives the exception.
+            cast(Any, self._wait_gen),
             MtnError,
             max_tries=self.max_tries,
             max_time=self.max_seconds,
             jitter=None,  # full jitter is applied inside _wait_gen, after Retry-After is known
-            giveup=lambda exc: not self.should_retry(exc),
+            giveup=lambda exc: not (isinstance(exc, MtnError) and self.should_retry(exc)),
             on_backoff=lambda details: _log_backoff(description, details),
             raise_on_giveup=True,
             logger=None,

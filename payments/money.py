@@ -10,24 +10,21 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 
-# Decimals per currency (ISO 4217 minor units as MTN's markets use them). The contract:
-# UGX, RWF, XAF, XOF have none; ZMW, GHS, EUR and the rest have two.
-CURRENCY_DECIMALS: dict[str, int] = {
-    "UGX": 0,
-    "RWF": 0,
-    "XAF": 0,
-    "XOF": 0,
-    "ZMW": 2,
-    "GHS": 2,
-    "EUR": 2,
-    "ZAR": 2,
-    "SZL": 2,
-    "LRD": 2,
-    "NGN": 2,
-    "SSP": 2,
-    "USD": 2,
-}
-SUPPORTED_CURRENCIES = tuple(sorted(CURRENCY_DECIMALS))
+# The currency table and the display rule live in gateway.currencies (the ledger uses them
+# too); re-exported here for the payments code that imports them from this module.
+from gateway.currencies import CURRENCY_DECIMALS, SUPPORTED_CURRENCIES, format_amount
+
+__all__ = [
+    "CURRENCY_DECIMALS",
+    "SUPPORTED_CURRENCIES",
+    "MoneyError",
+    "amount_text",
+    "format_amount",
+    "parse_amount",
+    "parse_currency",
+    "same_amount",
+]
+
 
 _DECIMAL_STRING_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)
 _MAX_DIGITS = 30
@@ -96,12 +93,6 @@ def parse_amount(value: object, currency: str | None) -> Decimal:
             )
         return amount.quantize(Decimal(1).scaleb(-allowed))
     return amount
-
-
-def format_amount(amount: Decimal, currency: str) -> str:
-    """The amount as the API shows it: a string with exactly the currency's decimals."""
-    decimals = CURRENCY_DECIMALS.get(currency, 2)
-    return str(amount.quantize(Decimal(1).scaleb(-decimals)))
 
 
 def same_amount(left: Decimal | None, right: Decimal | None) -> bool:

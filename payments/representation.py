@@ -12,6 +12,7 @@ from typing import Any
 from gateway.models import AuditEvent
 from payments.models import MoneyTransfer
 from payments.money import format_amount
+from payments.reasons import transfer_failure_reason
 
 
 def iso(moment: datetime) -> str:
@@ -19,11 +20,6 @@ def iso(moment: datetime) -> str:
 
 
 def transfer_representation(transfer: MoneyTransfer) -> dict[str, Any]:
-    failure_reason = (
-        {"code": transfer.failure_code, "message": transfer.failure_message}
-        if transfer.failure_code
-        else None
-    )
     return {
         "id": str(transfer.id),
         "status": transfer.status,
@@ -33,7 +29,7 @@ def transfer_representation(transfer: MoneyTransfer) -> dict[str, Any]:
         "reference": transfer.reference,
         "description": transfer.description,
         "metadata": transfer.metadata,
-        "failure_reason": failure_reason,
+        "failure_reason": transfer_failure_reason(transfer),
         "created_at": iso(transfer.created_at),
         "updated_at": iso(transfer.updated_at),
     }

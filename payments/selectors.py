@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from gateway.sql import ModelColumns, fetch_rows
 from payments.models import MoneyTransfer
 from payments.states import Status
 
+_MSISDN_RE = re.compile(r"\+?([0-9]{9,15})", re.ASCII)
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
@@ -63,6 +65,7 @@ def transfer_get(*, model: type[MoneyTransfer], tenant: Any, transfer_id: Any) -
 class ListFilters:
     status: str | None = None
     reference: str | None = None
+    party: str | None = None  # the payer (payments) or payee (payouts), digits only
     created_after: datetime | None = None
     created_before: datetime | None = None
     limit: int = DEFAULT_PAGE_SIZE
@@ -75,10 +78,22 @@ class Page:
     next_cursor: str | None
 
 
-def parse_list_filters(params: Any) -> ListFilters:
-    """Read the list's query parameters; a malformed one is a 400 ``validation_error``."""
+def parse_list_filters(params: Any, *, party_field: str | None = None) -> ListFilters:
+    """Read the list's query parameters; a malformed one is a 400 ``validation_error``.
+
+    ``party_field`` (``payer`` or ``payee``) names the party filter, if the list has one.
+    """
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
+    party = params.get(party_field) if party_field else None
+    if party is not None:
+        # As on create: a leading + is dropped, so "+256..." finds what "256..." stored. An
+        # unencoded "+" in a URL arrives as a space: read it as the "+" that was meant.
+        match = _MSISDN_RE.fullmatch("+" + party[1:] if party.startswith(" ") else party)
+        if match is None:
+            errors[str(party_field)] = ["Must be an MSISDN: 9 to 15 digits, an optional leading +."]
+        else:
+            values["party"] = match.group(1)
     status = params.get("status")
     if status is not None:
         if status not in Status.values:
@@ -171,6 +186,8 @@ def transfer_list(*, model: type[MoneyTransfer], tenant: Any, filters: ListFilte
         queryset = queryset.filter(status=filters.status)
     if filters.reference is not None:
         queryset = queryset.filter(reference=filters.reference)
+    if filters.party is not None:
+        queryset = queryset.filter(**{model.party_field: filters.party})
     if filters.created_after:
         queryset = queryset.filter(created_at__gte=filters.created_after)
     if filters.created_before:

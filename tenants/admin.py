@@ -10,17 +10,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote
+from django.contrib.admin.utils import quote, unquote
 from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from gateway.admin import ObjectActionsMixin, ReadOnlyAdminMixin, staff_actor
+from gateway.currencies import SUPPORTED_CURRENCIES, format_amount
+from ledger.models import LedgerTransaction
+from ledger.selectors import balance_list, balance_transaction_list
+from ledger.services import MAX_REASON_LENGTH
+from tenants.balances import AdjustmentRefused, tenant_balance_adjust
 from tenants.models import ApiKey, Tenant
 from tenants.services import (
     TenantError,
@@ -35,20 +43,38 @@ from tenants.services import (
 # spill over into the session table, which would store them: so few tenants per action.
 MAX_TENANTS_PER_SECRET_ACTION = 5
 
-EDITABLE_FIELDS = ("name", "is_active", "webhook_url", "rate_limit")
+EDITABLE_FIELDS = ("name", "is_active", "webhook_url", "rate_limit", "collection_fee_percent")
 
 _SHOWN_ONCE = "Copy it now: it is shown only this once and cannot be recovered."
+
+# The dedicated permission for moving a tenant's money by hand (defined on the ledger).
+ADJUST_BALANCE_PERMISSION = "ledger.adjust_balance"
+RECENT_TRANSACTIONS = 10
+
+
+class AdjustBalanceForm(forms.Form):
+    currency = forms.ChoiceField(choices=[(code, code) for code in SUPPORTED_CURRENCIES])
+    amount = forms.CharField(
+        max_length=32,
+        help_text="Positive credits the available balance, negative debits it, e.g. 50000 or "
+        "-1250 (UGX), 12.50 (EUR). No more decimals than the currency has.",
+    )
+    reason = forms.CharField(
+        max_length=MAX_REASON_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why: kept with the transaction and in the audit trail.",
+    )
 
 
 @admin.register(Tenant)
 class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
-    change_form_template = "admin/gateway/change_form.html"
+    change_form_template = "admin/tenants/tenant_change_form.html"
     list_display = ("slug", "name", "is_active", "webhook_url", "rate_limit", "created_at")
     list_filter = ("is_active",)
     search_fields = ("slug", "name")
     actions = ("issue_api_key", "rotate_webhook_secret")
     object_actions = ("issue_api_key", "rotate_webhook_secret")
-    add_fields = ("slug", "name", "webhook_url", "rate_limit")
+    add_fields = ("slug", "name", "webhook_url", "rate_limit", "collection_fee_percent")
     # A webhook URL typed without a scheme is meant as https (Django 6's default too).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     change_fields = (
@@ -57,9 +83,11 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
         "is_active",
         "webhook_url",
         "rate_limit",
+        "collection_fee_percent",
         "id",
         "webhook_secret_status",
         "api_keys_display",
+        "balances_display",
         "created_at",
         "updated_at",
     )
@@ -111,6 +139,124 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
             rows,
         )
 
+    @admin.display(description="balances")
+    def balances_display(self, obj: Tenant) -> SafeString | str:
+        balances = balance_list(tenant_id=obj.pk)
+        statement = reverse("admin:ledger_ledgertransaction_changelist") + f"?tenant_id={obj.pk}"
+        if not balances:
+            return format_html("None yet. <a href='{}'>Ledger transactions</a>", statement)
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    b.currency,
+                    format_amount(b.available, b.currency),
+                    format_amount(b.reserved, b.currency),
+                )
+                for b in balances
+            ),
+        )
+        recent = format_html_join(
+            "",
+            "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td></tr>",
+            (
+                (
+                    reverse("admin:ledger_ledgertransaction_change", args=[quote(t.pk)]),
+                    f"{t.created_at:%Y-%m-%d %H:%M:%S}",
+                    t.type,
+                    t.currency,
+                    format_amount(t.amount, t.currency),
+                    format_amount(t.fee, t.currency),
+                    format_amount(t.net, t.currency),
+                )
+                for t in _recent_transactions(obj)
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>Currency</th><th>Available</th><th>Reserved</th></tr>"
+            "</thead><tbody>{}</tbody></table>"
+            "<p>Latest transactions (<a href='{}'>all of them, with their entries</a>):</p>"
+            "<table><thead><tr><th>At</th><th>Type</th><th>Currency</th><th>Amount</th>"
+            "<th>Fee</th><th>Net</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+            statement,
+            recent,
+        )
+
+    # --- adjusting a balance -------------------------------------------------------------
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<path:object_id>/adjust-balance/",
+                self.admin_site.admin_view(self.adjust_balance_view),
+                name="tenants_tenant_adjust_balance",
+            ),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if obj is not None and request.user.has_perm(ADJUST_BALANCE_PERMISSION):
+            context["adjust_balance_url"] = reverse(
+                "admin:tenants_tenant_adjust_balance", args=[quote(obj.pk)]
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def adjust_balance_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Credit or debit the tenant's available balance, with a reason (audited).
+
+        Only for staff with ``ledger.adjust_balance``; anyone else gets 403, nothing posted.
+        """
+        if not request.user.has_perm(ADJUST_BALANCE_PERMISSION):
+            raise PermissionDenied
+        tenant = self.get_object(request, unquote(object_id))
+        if tenant is None:
+            raise Http404(f"No tenant with id {object_id!r}.")
+        form = AdjustBalanceForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                balance = tenant_balance_adjust(
+                    tenant=tenant,
+                    currency=form.cleaned_data["currency"],
+                    amount=form.cleaned_data["amount"].strip(),
+                    reason=form.cleaned_data["reason"],
+                    actor=staff_actor(request),
+                )
+            except AdjustmentRefused as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(
+                    request,
+                    f"Adjusted {tenant.slug}'s {balance.currency} balance: available is now "
+                    f"{format_amount(balance.available, balance.currency)}.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:tenants_tenant_change", args=[quote(tenant.pk)])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Adjust the balance of {tenant.slug}",
+            "opts": self.model._meta,
+            "original": tenant,
+            "form": form,
+            "balances": [
+                (b.currency, format_amount(b.available, b.currency))
+                for b in balance_list(tenant_id=tenant.pk)
+            ],
+        }
+        return TemplateResponse(request, "admin/tenants/adjust_balance.html", context)
+
     # --- add and change ------------------------------------------------------------------
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
@@ -126,6 +272,7 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 name=obj.name,
                 webhook_url=obj.webhook_url,
                 rate_limit=obj.rate_limit,
+                collection_fee_percent=obj.collection_fee_percent,
                 actor=staff_actor(request),
             )
         except TenantError as exc:
@@ -148,13 +295,26 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
             messages.WARNING,
         )
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "collection_fee_percent" and field is not None:
+            # A form posted without it (an older page, a script) keeps the current fee: the
+            # model form leaves an omitted field with a default as it is.
+            field.required = False
+        return field
+
     def _update(self, request: HttpRequest, obj: Tenant, form: Any) -> None:
-        changed = [name for name in form.changed_data if name in EDITABLE_FIELDS]
+        # `obj` holds the form's values; a field counts as changed only if its value did.
+        changed = [
+            name
+            for name in form.changed_data
+            if name in EDITABLE_FIELDS and getattr(obj, name) != form.initial.get(name)
+        ]
         if not changed:
             return
         tenant_update(
             tenant=obj,
-            changes={name: form.cleaned_data.get(name) for name in changed},
+            changes={name: getattr(obj, name) for name in changed},
             previous={name: form.initial.get(name) for name in changed},
             actor=staff_actor(request),
         )
@@ -215,6 +375,10 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 "UTC.",
                 messages.WARNING,
             )
+
+
+def _recent_transactions(tenant: Tenant) -> list[LedgerTransaction]:
+    return balance_transaction_list(tenant_id=tenant.pk, limit=RECENT_TRANSACTIONS).results
 
 
 class ApiKeyStateFilter(admin.SimpleListFilter):

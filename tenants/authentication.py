@@ -65,22 +65,49 @@ def _active_keys(*, prefix: str, slug: str) -> list[ApiKey]:
     return keys
 
 
+# What a 401 says. A missing header is named; any key that does not open this tenant (no such
+# key, a revoked one, another tenant's, an unknown slug) gets one and the same sentence, so
+# that a stranger cannot learn which keys or tenants exist.
+MISSING_BOTH = (
+    "The X-API-Key and X-Tenant-ID headers are missing; send your API key and your tenant's slug."
+)
+MISSING_KEY = "The X-API-Key header is missing; send your API key with X-Tenant-ID."
+MISSING_TENANT = "The X-Tenant-ID header is missing; send your tenant's slug with the API key."
+NO_MATCH = (
+    "The API key and the tenant in X-Tenant-ID do not match: the key is unknown or revoked "
+    "for this tenant."
+)
+
+
+def _missing_headers_message(*, raw_key: str, slug: str) -> str | None:
+    if not raw_key and not slug:
+        return MISSING_BOTH
+    if not raw_key:
+        return MISSING_KEY
+    if not slug:
+        return MISSING_TENANT
+    return None
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[TenantPrincipal, ApiKey]:
         raw_key = request.headers.get("X-API-Key", "")
         slug = request.headers.get("X-Tenant-ID", "")
-        if not raw_key or not slug or len(raw_key) > 200 or len(slug) > 64:
-            raise AuthenticationFailed()
+        missing = _missing_headers_message(raw_key=raw_key, slug=slug)
+        if missing:
+            raise AuthenticationFailed(missing)
+        if len(raw_key) > 200 or len(slug) > 64:
+            raise AuthenticationFailed(NO_MATCH)
         if "\x00" in raw_key or "\x00" in slug:
             # PostgreSQL refuses NUL in a query parameter: a 500 unless refused here.
-            raise AuthenticationFailed()
+            raise AuthenticationFailed(NO_MATCH)
         key_hash = hash_api_key(raw_key)
         for api_key in _active_keys(prefix=api_key_prefix(raw_key), slug=slug):
             if constant_time_compare(api_key.key_hash, key_hash):
                 self._touch(api_key)
                 bind_tenant(slug)  # the rest of the request's log lines name the tenant
                 return TenantPrincipal(tenant=api_key.tenant, api_key=api_key), api_key
-        raise AuthenticationFailed()
+        raise AuthenticationFailed(NO_MATCH)
 
     def authenticate_header(self, request: Request) -> str:
         # Makes DRF answer 401 (not 403) for missing credentials.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models import Q
 
 from tenants.rates import validate_rate
 
@@ -36,11 +38,28 @@ class Tenant(models.Model):
         validators=[validate_rate],
         help_text="Requests per API key, e.g. 600/m. Empty: RATE_LIMIT_DEFAULT.",
     )
+    collection_fee_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal(0),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+        help_text=(
+            "The gateway's fee on each successful collection, in percent (0 to 100, two "
+            "decimals). Applied when a payment succeeds, rounded half-up to the currency's "
+            "decimals; a change applies to payments that succeed afterwards."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(collection_fee_percent__gte=0, collection_fee_percent__lte=100),
+                name="tenant_collection_fee_percent_0_to_100",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.slug

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -37,23 +38,28 @@ def tenant_create(
     name: str,
     webhook_url: str = "",
     rate_limit: str = "",
+    collection_fee_percent: Decimal = Decimal(0),
     actor: Actor,
 ) -> tuple[Tenant, IssuedApiKey]:
     """Create a tenant with a fresh webhook secret and its first API key, atomically.
 
-    Raises ``TenantError`` for an invalid field or a slug already taken; nothing is written.
+    Raises ``TenantError`` for an invalid field (a fee outside 0..100 or with more than two
+    decimals among them) or a slug already taken; nothing is written.
     """
     tenant = Tenant(
         slug=slug,
         name=name,
         webhook_url=webhook_url,
         rate_limit=rate_limit,
+        collection_fee_percent=collection_fee_percent,
         webhook_secret=generate_webhook_secret(),
     )
     try:
         tenant.full_clean()
     except ValidationError as exc:
         raise TenantError(_describe(exc)) from exc
+    if not collection_fee_percent.is_finite():  # full_clean lets NaN through
+        raise TenantError("collection_fee_percent: Must be a number from 0 to 100.")
     try:
         with transaction.atomic():
             tenant.save(force_insert=True)
@@ -63,7 +69,17 @@ def tenant_create(
                 object_id=tenant.pk,
                 action="tenant.created",
                 actor=actor,
-                data={"slug": slug, "name": name, "webhook_url": webhook_url},
+                data={
+                    "slug": slug,
+                    "name": name,
+                    "webhook_url": webhook_url,
+                    # Recorded when set: the default (no fee) is implied by its absence.
+                    **(
+                        {"collection_fee_percent": str(collection_fee_percent)}
+                        if collection_fee_percent
+                        else {}
+                    ),
+                },
             )
             issued = api_key_create(tenant=tenant, actor=actor)
     except IntegrityError as exc:
@@ -159,8 +175,8 @@ def tenant_update(
             actor=actor,
             data={
                 "fields": list(changes),
-                "from": {name: previous.get(name) for name in changes},
-                "to": dict(changes),
+                "from": {name: _jsonable(previous.get(name)) for name in changes},
+                "to": {name: _jsonable(value) for name, value in changes.items()},
             },
         )
     return tenant
@@ -192,6 +208,11 @@ def tenant_rotate_webhook_secret(
             data={"grace_seconds": int(grace.total_seconds())},
         )
     return locked
+
+
+def _jsonable(value: object) -> object:
+    """A field value as the audit trail's JSON can hold it (a fee percent is a Decimal)."""
+    return str(value) if isinstance(value, Decimal) else value
 
 
 def _describe(exc: ValidationError) -> str:

@@ -37,11 +37,11 @@ def test_schema_as_json_when_asked(schema):
 def test_schema_lists_every_merchant_endpoint(schema):
     assert {
         "/api/v1/payments",
-        "/api/v1/payments/{transfer_id}",
-        "/api/v1/payments/{transfer_id}/events",
+        "/api/v1/payments/{id}",
+        "/api/v1/payments/{id}/events",
         "/api/v1/payouts",
-        "/api/v1/payouts/{transfer_id}",
-        "/api/v1/payouts/{transfer_id}/events",
+        "/api/v1/payouts/{id}",
+        "/api/v1/payouts/{id}/events",
     } <= set(schema["paths"])
 
 
@@ -69,7 +69,7 @@ def test_payment_create_body_and_response_are_described(schema):
 
 
 def test_detail_and_events_document_404(schema):
-    for path in ("/api/v1/payments/{transfer_id}", "/api/v1/payments/{transfer_id}/events"):
+    for path in ("/api/v1/payments/{id}", "/api/v1/payments/{id}/events"):
         assert {"200", "401", "404"} <= set(schema["paths"][path]["get"]["responses"])
 
 

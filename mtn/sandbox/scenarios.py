@@ -3,11 +3,19 @@
 Observed on the wire: …450–…452 FAILED at once, …453 PENDING forever, …454 PENDING then
 SUCCESSFUL; …455–…463 follow MTN's documented use-case table, which differs between
 requesttopay and transfer/deposit. Any other number succeeds immediately.
+
+Refunds are decided by the number of the payer of the collection being refunded. Only a
+SUCCESSFUL collection can be refunded, and every magic number but …454 makes its collection
+fail, so refunds get their own range: a collection from 4673312347N succeeds, and its refund
+then does what a transfer to 4673312345N does (…470 FAILED, …473 PENDING forever, …474
+PENDING then SUCCESSFUL, …475 NOT_ENOUGH_FUNDS ...).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 FAILED = "FAILED"
 PENDING = "PENDING"
@@ -30,6 +38,7 @@ REASON_MESSAGES = {
     "PAYER_LIMIT_REACHED": "The payer's limit has been reached.",
     "RESOURCE_NOT_FOUND": "Requested resource was not found.",
     "RESOURCE_ALREADY_EXIST": "Duplicated reference id. Creation of resource failed.",
+    "NOT_SUCCESSFULLY_COMPLETED": "The transaction is not successfully completed.",
 }
 
 
@@ -89,22 +98,96 @@ def transaction_outcome(kind: str, party_id: str) -> Outcome:
     return SUCCESS
 
 
+# 4673312347N (N = 0..13, i.e. …470–…483) refunds like 4673312345N transfers.
+REFUND_NUMBERS = range(46733123470, 46733123484)
+REFUND_NUMBER_OFFSET = 20
+
+
+def refund_outcome(original_payer: str) -> Outcome:
+    """Outcome of a refund of a SUCCESSFUL collection whose payer was ``original_payer``."""
+    party = original_payer
+    if party.isdigit() and int(party) in REFUND_NUMBERS:
+        party = str(int(party) - REFUND_NUMBER_OFFSET)
+    return transaction_outcome("transfer", party)
+
+
 @dataclass(frozen=True)
 class AccountHolderAnswer:
     http_status: int
-    body: dict
+    body: dict[str, Any]
+
+
+# Account-holder scenarios (section 7.1): …450 is a number MTN does not know (404), …451 a
+# holder whose wallet is not active, …452–…455 errors of MTN's.
+UNKNOWN_HOLDER = "46733123450"
+INACTIVE_HOLDER = "46733123451"
+_HOLDER_ERRORS = {
+    UNKNOWN_HOLDER: (404, "RESOURCE_NOT_FOUND"),
+    "46733123452": (500, "NOT_ALLOWED"),
+    "46733123453": (500, "NOT_ALLOWED_TARGET_ENVIRONMENT"),
+    "46733123454": (500, "INTERNAL_PROCESSING_ERROR"),
+    "46733123455": (503, "SERVICE_UNAVAILABLE"),
+}
+
+
+def _holder_error(party_id: str) -> AccountHolderAnswer | None:
+    if party_id not in _HOLDER_ERRORS:
+        return None
+    status, code = _HOLDER_ERRORS[party_id]
+    return AccountHolderAnswer(status, {"code": code, "message": REASON_MESSAGES[code]})
 
 
 def account_holder_answer(party_id: str) -> AccountHolderAnswer:
     """accountholder/{type}/{id}/active per section 7.2 (…450 404, …452–…455 errors)."""
-    errors = {
-        "46733123450": (404, "RESOURCE_NOT_FOUND"),
-        "46733123452": (500, "NOT_ALLOWED"),
-        "46733123453": (500, "NOT_ALLOWED_TARGET_ENVIRONMENT"),
-        "46733123454": (500, "INTERNAL_PROCESSING_ERROR"),
-        "46733123455": (503, "SERVICE_UNAVAILABLE"),
-    }
-    if party_id in errors:
-        status, code = errors[party_id]
-        return AccountHolderAnswer(status, {"code": code, "message": REASON_MESSAGES[code]})
-    return AccountHolderAnswer(200, {"result": party_id != "46733123451"})
+    return _holder_error(party_id) or AccountHolderAnswer(
+        200, {"result": party_id != INACTIVE_HOLDER}
+    )
+
+
+_GIVEN_NAMES = (
+    "Amina", "Brian", "Grace", "Moses", "Esther", "Peter", "Sarah", "David",
+    "Ruth", "Joseph", "Akosua", "Kwame", "Fatima", "Ibrahim", "Mercy", "Samuel",
+)  # fmt: skip
+_FAMILY_NAMES = (
+    "Okello", "Mensah", "Nakato", "Banda", "Mukasa", "Asante", "Tembo", "Kato",
+    "Owusu", "Mwale", "Nsubuga", "Boateng", "Phiri", "Achieng", "Diallo", "Kamara",
+)  # fmt: skip
+
+
+def holder_name(party_id: str) -> tuple[str, str]:
+    """A (given, family) name fixed for each number, so tests and demos can expect it."""
+    digest = hashlib.sha256(party_id.encode()).digest()
+    given = _GIVEN_NAMES[digest[0] % len(_GIVEN_NAMES)]
+    family = _FAMILY_NAMES[digest[1] % len(_FAMILY_NAMES)]
+    return given, family
+
+
+def basic_user_info_answer(party_id: str) -> AccountHolderAnswer:
+    """accountholder/msisdn/{n}/basicuserinfo: MTN's OpenID-style body for an active holder.
+
+    The body carries what MTN's does (birth date, gender, locale too), so that a client that
+    must pass on only the name is tested against the whole thing. An unknown or inactive
+    holder is 404 RESOURCE_NOT_FOUND; …452–…455 fail as on ``active``.
+    """
+    failure = _holder_error(party_id)
+    if failure:
+        return failure
+    if party_id == INACTIVE_HOLDER:
+        code = "RESOURCE_NOT_FOUND"
+        return AccountHolderAnswer(404, {"code": code, "message": REASON_MESSAGES[code]})
+    given, family = holder_name(party_id)
+    digest = hashlib.sha256(party_id.encode()).digest()
+    birthdate = f"19{60 + digest[6] % 40}-{1 + digest[7] % 12:02d}-{1 + digest[8] % 28:02d}"
+    return AccountHolderAnswer(
+        200,
+        {
+            "sub": str(int.from_bytes(digest[2:6], "big")),
+            "name": f"{given} {family}",
+            "given_name": given,
+            "family_name": family,
+            "birthdate": birthdate,
+            "locale": "en_UG",
+            "gender": "FEMALE" if digest[9] % 2 else "MALE",
+            "updated_at": 1700000000,
+        },
+    )

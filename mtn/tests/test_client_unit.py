@@ -453,7 +453,7 @@ def test_tokens_are_cached_per_product(unit_client):
 
 
 def test_token_is_refreshed_before_expiry():
-    from mtn.client import _token_lifetime
+    from mtn.tokens import token_lifetime as _token_lifetime
 
     assert _token_lifetime(3600) == 3000  # ten minutes early, as MTN advises
     assert _token_lifetime(60) == 30  # short lifetimes: half

@@ -12,7 +12,8 @@ import math
 import re
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema_field
 from rest_framework import serializers
 
 from payments.money import (
@@ -42,7 +43,7 @@ METADATA_MAX_BYTES = 4096
         ],
         "description": "A JSON number or a decimal string, greater than zero, at most "
         "PAYMENT_MAX_AMOUNT; no more decimals than the currency has; no exponent.",
-        "example": 1000,
+        "example": "15.00",
     }
 )
 class AmountField(serializers.Field):
@@ -76,7 +77,7 @@ class CurrencyField(serializers.CharField):
     """A CharField (checked by ``validate_currency``) documented with the currencies it takes."""
 
 
-@extend_schema_field({"type": "string", "pattern": r"^\+?[0-9]{9,15}$", "example": "256700000000"})
+@extend_schema_field({"type": "string", "pattern": r"^\+?[0-9]{9,15}$", "example": "256772123456"})
 class MsisdnField(serializers.Field):
     default_error_messages = {
         "invalid": "Must be a string holding an MSISDN: 9 to 15 digits, an optional leading +."
@@ -118,6 +119,7 @@ def _check_json_value(value: Any, depth: int = 0) -> None:
         "additionalProperties": True,
         "maxProperties": METADATA_MAX_KEYS,
         "description": "Your own key-value data, returned as given (at most 20 keys, 4 KB).",
+        "example": {"order": 42},
     }
 )
 class MetadataField(serializers.Field):
@@ -262,3 +264,76 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
+
+
+# --- Examples for Swagger UI's "Try it out" (the README's walk-through, on the sandbox) ---------
+
+EXAMPLE_PARTY = "256772123456"
+EXAMPLE_ID = "5f0c6a8e-7d1b-4c3a-9e2f-1a2b3c4d5e6f"
+
+
+def _party(kind: str) -> str:
+    return "payer" if kind == "payment" else "payee"
+
+
+def create_example(kind: str) -> OpenApiExample:
+    """A create body that works against the MTN sandbox (which takes only EUR)."""
+    return OpenApiExample(
+        "Order 42",
+        summary="15.00 EUR for order 42 (the MTN sandbox takes only EUR)",
+        value={
+            "amount": "15.00",
+            "currency": "EUR",
+            _party(kind): EXAMPLE_PARTY,
+            "reference": "order-42",
+            "description": "Order 42",
+            "metadata": {"order": 42},
+        },
+        request_only=True,
+    )
+
+
+def object_value(kind: str) -> dict[str, Any]:
+    return {
+        "id": EXAMPLE_ID,
+        "status": "PENDING",
+        "amount": "15.00",
+        "currency": "EUR",
+        _party(kind): EXAMPLE_PARTY,
+        "reference": "order-42",
+        "description": "Order 42",
+        "metadata": {"order": 42},
+        "failure_reason": None,
+        "created_at": "2026-11-27T09:27:35.355444Z",
+        "updated_at": "2026-11-27T09:27:35.403142Z",
+    }
+
+
+def object_example(kind: str, *, status_code: str) -> OpenApiExample:
+    return OpenApiExample(
+        "Pending",
+        summary=f"A {kind} waiting for MTN's answer",
+        value=object_value(kind),
+        response_only=True,
+        status_codes=[status_code],
+    )
+
+
+def list_example(kind: str) -> OpenApiExample:
+    return OpenApiExample(
+        "Page",
+        summary=f"One page of {kind}s (the last: next is null)",
+        value={"results": [object_value(kind)], "next": None},
+        response_only=True,
+        status_codes=["200"],
+    )
+
+
+def id_parameter(kind: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        "id",
+        OpenApiTypes.UUID,
+        OpenApiParameter.PATH,
+        description=f"The {kind}'s `id`, as the create answered it.",
+        examples=[OpenApiExample("Id", summary=f"A {kind} id", value=EXAMPLE_ID)],
+    )

@@ -6,7 +6,12 @@ from typing import Any, ClassVar
 
 from django.http import QueryDict
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,6 +26,7 @@ from gateway.idempotency import (
 )
 from gateway.models import IdempotencyKey
 from gateway.openapi import COMMON_ERRORS, CREATE_ERRORS, IDEMPOTENCY_KEY, NOT_FOUND, REQUEST_ID
+from gateway.query import KnownQueryParamsMixin
 from payments import selectors, services
 from payments.api.serializers import (
     EventListSerializer,
@@ -30,11 +36,18 @@ from payments.api.serializers import (
     PayoutCreateSerializer,
     PayoutListSerializer,
     PayoutSerializer,
+    create_example,
+    id_parameter,
+    list_example,
+    object_example,
 )
 from payments.models import MoneyTransfer, Payment, Payout
 from payments.representation import event_representation, transfer_representation
 from payments.states import Status
 
+# The list's query parameters, besides the party filter (``payer`` or ``payee``); any other
+# is refused with 400 validation_error (gateway.query).
+LIST_QUERY_PARAMS = ("status", "reference", "created_after", "created_before", "limit", "cursor")
 LIST_PARAMETERS = [
     OpenApiParameter("status", OpenApiTypes.STR, enum=Status.values),
     OpenApiParameter("reference", {"type": "string", "maxLength": 64}),
@@ -50,13 +63,16 @@ LIST_PARAMETERS = [
 ]
 
 
-class TransferViewMixin:
+class TransferViewMixin(KnownQueryParamsMixin):
     model: ClassVar[type[MoneyTransfer]]
     create_serializer: ClassVar[type[serializers.Serializer]]
     # Per-API-key rate limit (the tenant's rate_limit or RATE_LIMIT_DEFAULT): 429 rate_limited.
 
 
 class TransferCollectionView(TransferViewMixin, APIView):
+    def get_query_params(self) -> dict[str, tuple[str, ...]]:
+        return {"GET": (*LIST_QUERY_PARAMS, self.model.party_field)}
+
     def post(self, request: Request) -> Response:
         tenant = request.user.tenant
         key = read_idempotency_key(request.headers)
@@ -91,7 +107,9 @@ class TransferCollectionView(TransferViewMixin, APIView):
         )
 
     def get(self, request: Request) -> Response:
-        filters = selectors.parse_list_filters(request.query_params)
+        filters = selectors.parse_list_filters(
+            request.query_params, party_field=self.model.party_field
+        )
         page = selectors.transfer_list(
             model=self.model, tenant=request.user.tenant, filters=filters
         )
@@ -106,21 +124,32 @@ class TransferCollectionView(TransferViewMixin, APIView):
         )
 
 
+# ``id`` is the URL's parameter name, so that the OpenAPI paths read /payments/{id}.
 class TransferDetailView(TransferViewMixin, APIView):
-    def get(self, request: Request, transfer_id: str) -> Response:
+    def get(self, request: Request, id: str) -> Response:
         transfer = selectors.transfer_get(
-            model=self.model, tenant=request.user.tenant, transfer_id=transfer_id
+            model=self.model, tenant=request.user.tenant, transfer_id=id
         )
         return Response(transfer_representation(transfer))
 
 
 class TransferEventsView(TransferViewMixin, APIView):
-    def get(self, request: Request, transfer_id: str) -> Response:
+    def get(self, request: Request, id: str) -> Response:
         transfer = selectors.transfer_get(
-            model=self.model, tenant=request.user.tenant, transfer_id=transfer_id
+            model=self.model, tenant=request.user.tenant, transfer_id=id
         )
         events = selectors.transfer_events(transfer=transfer)
         return Response({"results": [event_representation(e) for e in events]})
+
+
+def _party_parameter(kind: str) -> OpenApiParameter:
+    party = "payer" if kind == "payment" else "payee"
+    return OpenApiParameter(
+        party,
+        {"type": "string", "pattern": r"^\+?[0-9]{9,15}$"},
+        description=f"Only {kind}s with this {party} (MSISDN; a leading `+` is dropped).",
+        examples=[OpenApiExample("Number", summary="An MSISDN", value="256772123456")],
+    )
 
 
 def _documented(kind: str, create_serializer: type, item: type, listing: type) -> dict[str, Any]:
@@ -134,13 +163,15 @@ def _documented(kind: str, create_serializer: type, item: type, listing: type) -
                 request=create_serializer,
                 parameters=[IDEMPOTENCY_KEY, REQUEST_ID],
                 responses={201: item, **CREATE_ERRORS},
+                examples=[create_example(kind), object_example(kind, status_code="201")],
             ),
             "get": extend_schema(
                 operation_id=f"{kind}s_list",
                 tags=tag,
                 summary=f"List {kind}s, newest first",
-                parameters=LIST_PARAMETERS,
+                parameters=[*LIST_PARAMETERS, _party_parameter(kind)],
                 responses={200: listing, **COMMON_ERRORS},
+                examples=[list_example(kind)],
             ),
         },
         "detail": {
@@ -148,8 +179,9 @@ def _documented(kind: str, create_serializer: type, item: type, listing: type) -
                 operation_id=f"{kind}s_retrieve",
                 tags=tag,
                 summary=f"Retrieve a {kind}",
-                parameters=[REQUEST_ID],
+                parameters=[id_parameter(kind), REQUEST_ID],
                 responses={200: item, **COMMON_ERRORS, **NOT_FOUND},
+                examples=[object_example(kind, status_code="200")],
             )
         },
         "events": {
@@ -157,7 +189,7 @@ def _documented(kind: str, create_serializer: type, item: type, listing: type) -
                 operation_id=f"{kind}s_events",
                 tags=tag,
                 summary=f"A {kind}'s audit trail, oldest first",
-                parameters=[REQUEST_ID],
+                parameters=[id_parameter(kind), REQUEST_ID],
                 responses={200: EventListSerializer, **COMMON_ERRORS, **NOT_FOUND},
             )
         },

@@ -120,9 +120,9 @@ def test_no_input_breaks_the_api_or_its_documentation(case, seeded, live_server)
     if case.method == "POST" and case.path in CREATES:
         headers["Idempotency-Key"] = f"fuzz-{uuid.uuid4()}"
     real = next(_turns) % 2 == 0
-    if real and case.path_parameters and "transfer_id" in case.path_parameters:
-        kind = case.path.split("/")[3]  # /api/v1/<kind>/{transfer_id}...
-        case.path_parameters["transfer_id"] = seeded.ids[kind][next(_picks) % 2]
+    if real and case.path_parameters and "id" in case.path_parameters:
+        kind = case.path.split("/")[3]  # /api/v1/<kind>/{id}...
+        case.path_parameters["id"] = seeded.ids[kind][next(_picks) % 2]
     if real and case.path_parameters and "token" in case.path_parameters:
         case.path_parameters["token"] = seeded.tokens[next(_picks) % len(seeded.tokens)]
     case.call_and_validate(base_url=live_server.url, headers=headers, checks=CHECKS)

@@ -455,7 +455,12 @@ def test_amount_written_differently_but_equal_is_not_a_mismatch(http, mtn, payme
 @pytest.mark.parametrize(
     ("reason", "code", "message"),
     [
-        ("APPROVAL_REJECTED", "APPROVAL_REJECTED", "APPROVAL_REJECTED"),
+        # A bare code is shown with a sentence, never the code repeated (payments.reasons).
+        (
+            "APPROVAL_REJECTED",
+            "APPROVAL_REJECTED",
+            "The payer declined the request on their phone.",
+        ),
         (
             {"code": "NOT_ENOUGH_FUNDS", "message": "The payer does not have enough funds."},
             "NOT_ENOUGH_FUNDS",

@@ -105,7 +105,7 @@ def test_each_api_request_gets_one_access_line_with_request_tenant_and_payment(
 
 
 @pytest.mark.django_db
-def test_django_request_warnings_go_through_the_masking_filter(captured, db):
+def test_a_404_is_one_masked_access_line_and_no_django_request_warning(captured, db):
     response = Client().put(
         f"/api/v1/webhooks/mtn/unknown-token-{PAYER}",
         "{}",
@@ -113,13 +113,22 @@ def test_django_request_warnings_go_through_the_masking_filter(captured, db):
         HTTP_X_API_KEY=API_KEY,
     )
 
-    warnings = [line for line in captured.lines if line["logger"] == "django.request"]
     assert response.status_code == 404
-    assert warnings
-    assert warnings[0]["level"] == "WARNING"
-    assert warnings[0]["request_id"] == response["X-Request-ID"]
+    # gateway.access already logs the request: django.request's 4xx warning would repeat it.
+    assert [line["logger"] for line in captured.lines] == ["gateway.access"]
+    assert captured.lines[0]["request_id"] == response["X-Request-ID"]
     assert PAYER not in captured.text
     assert API_KEY not in captured.text
+
+
+def test_django_request_errors_go_through_the_masking_filter(captured):
+    logging.getLogger("django.request").error("Internal Server Error: /x?payer=%s", PAYER)
+
+    errors = [line for line in captured.lines if line["logger"] == "django.request"]
+    assert len(errors) == 1
+    assert errors[0]["level"] == "ERROR"
+    assert PAYER not in captured.text
+    assert PAYER_MASKED in captured.text
 
 
 @pytest.mark.django_db

@@ -3,13 +3,44 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
+import sys
 import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from mtn.sandbox.server import Faults, SandboxConfig, start_sandbox
+from mtn.sandbox import MARKET_CURRENCIES, Faults, ProductCredentials, SandboxConfig, start_sandbox
+from mtn.sandbox.config import PRODUCTS, credentials_from_settings
+
+_CREDENTIAL_FIELDS = ("subscription_key", "api_user", "api_key")
+
+
+def _read_credentials(source: str) -> dict[str, ProductCredentials]:
+    """``--credentials``: a JSON file (or ``-`` for standard input) shaped like
+    ``mtn_account_set``'s input, ``{"collection": {"subscription_key", "api_user",
+    "api_key"}, "disbursement": {...}}``; a product left out keeps the MTN_* values."""
+    try:
+        if source == "-":
+            data = json.load(sys.stdin)
+        else:
+            with open(source, encoding="utf-8") as handle:
+                data = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"--credentials: cannot read JSON from {source}: {exc}") from exc
+    if not isinstance(data, dict) or not data or set(data) - set(PRODUCTS):
+        raise CommandError("--credentials: expected an object with collection/disbursement")
+    result = {}
+    for product, values in data.items():
+        if not isinstance(values, dict) or set(values) != set(_CREDENTIAL_FIELDS):
+            raise CommandError(
+                f"--credentials: {product} needs exactly {', '.join(_CREDENTIAL_FIELDS)}"
+            )
+        if not all(isinstance(v, str) and v.strip() for v in values.values()):
+            raise CommandError(f"--credentials: {product} values must be non-empty strings")
+        result[product] = ProductCredentials(**{k: values[k].strip() for k in _CREDENTIAL_FIELDS})
+    return result
 
 
 class Command(BaseCommand):
@@ -43,6 +74,26 @@ class Command(BaseCommand):
             default=None,
             help="providerCallbackHost of the configured API users (default: any host).",
         )
+        parser.add_argument(
+            "--target-environment",
+            default=None,
+            help="The market this simulator is (X-Target-Environment it accepts), e.g. "
+            "mtnuganda; default MTN_TARGET_ENVIRONMENT.",
+        )
+        parser.add_argument(
+            "--currency",
+            default=None,
+            help="The only currency it accepts; default the market's own (UGX for "
+            "mtnuganda, EUR for sandbox).",
+        )
+        parser.add_argument(
+            "--credentials",
+            default=None,
+            metavar="FILE",
+            help="JSON file ('-' for standard input) with the credentials to accept instead "
+            'of the MTN_* ones: {"collection": {"subscription_key", "api_user", "api_key"}, '
+            '"disbursement": {...}}.',
+        )
         parser.add_argument("--seed", type=int, default=None, help="Seed for random faults.")
         parser.add_argument(
             "--faults",
@@ -57,7 +108,24 @@ class Command(BaseCommand):
                 faults.update(json.loads(options["faults"]))
             except (ValueError, TypeError) as exc:
                 raise CommandError(f"--faults: {exc}") from exc
+        market: dict[str, Any] = {}
+        target = options["target_environment"]
+        if target is not None:
+            if not re.fullmatch(r"[a-z]{3,40}", target):
+                raise CommandError("--target-environment: lower-case letters, e.g. mtnuganda")
+            market["target_environment"] = target
+        currency = options["currency"]
+        if currency is not None:
+            currency = currency.strip().upper()
+            if not re.fullmatch(r"[A-Z]{3}", currency):
+                raise CommandError("--currency: an ISO 4217 code such as UGX")
+            market["currency"] = currency
+        if options["credentials"]:
+            credentials = _read_credentials(options["credentials"])
+            for product in PRODUCTS:
+                market[product] = credentials.get(product) or credentials_from_settings(product)
         config = SandboxConfig(
+            **market,
             delay_seconds=options["delay_seconds"],
             callback_method=options["callback_method"],
             reason_as_object=options["reason_as_object"],
@@ -80,9 +148,16 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
+        currency = config.currency or "any currency"
+        if config.currency is None:
+            known = ", ".join(sorted(MARKET_CURRENCIES))
+            self.stderr.write(
+                f"Unknown target environment {config.target_environment!r} (known: {known}) "
+                "and no --currency: every currency is accepted."
+            )
         self.stdout.write(
             f"MTN sandbox listening on {handle.base_url} "
-            f"(target environment {config.target_environment!r}); Ctrl-C to stop"
+            f"(target environment {config.target_environment!r}, {currency}); Ctrl-C to stop"
         )
         self.stdout.flush()
         handle.serve_until(stop)

@@ -11,6 +11,7 @@ import responses
 from django.utils import timezone
 
 from gateway.models import AuditEvent
+from payments.reasons import transfer_failure_message
 from payments.services import transfer_submit
 from payments.states import Submission
 from webhooks.models import MerchantDelivery
@@ -86,9 +87,10 @@ def test_permanent_rejection_fails_with_mtns_code(tenant, mtn, status, body, kin
     assert body["code"] in result.last_error
     delivery = MerchantDelivery.objects.get()
     assert delivery.event_type == f"{kind}.failed"
+    # MTN's message as stored; the webhook shows the sentence made of it (payments.reasons).
     assert delivery.payload["data"]["failure_reason"] == {
         "code": body["code"],
-        "message": body["message"],
+        "message": transfer_failure_message(result),
     }
     assert len(submits(mtn)) == 1
 

@@ -1,0 +1,54 @@
+"""Response shapes of the balance endpoints, for the OpenAPI document only.
+
+The views build their answers with ``ledger.api.representation``; these serializers only
+describe them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from gateway.currencies import SUPPORTED_CURRENCIES
+from ledger.models import STATEMENT_TYPES, SourceObject
+
+_SIGNED_AMOUNT = (
+    "A signed decimal string with exactly the currency's decimals, e.g. `-500` or `12.50`."
+)
+
+
+class BalanceSerializer(serializers.Serializer[Any]):
+    currency = serializers.ChoiceField(choices=list(SUPPORTED_CURRENCIES))
+    available = serializers.CharField(
+        help_text="What the tenant can pay out or refund now; never negative."
+    )
+    reserved = serializers.CharField(help_text="What payouts and refunds still in flight hold.")
+
+
+class BalanceListSerializer(serializers.Serializer[Any]):
+    balances = BalanceSerializer(many=True)
+
+
+class SourceSerializer(serializers.Serializer[Any]):
+    object = serializers.ChoiceField(choices=[choice.value for choice in SourceObject])
+    id = serializers.UUIDField()
+
+
+class BalanceTransactionSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    type = serializers.ChoiceField(choices=[choice.value for choice in STATEMENT_TYPES])
+    currency = serializers.ChoiceField(choices=list(SUPPORTED_CURRENCIES))
+    amount = serializers.CharField(help_text=_SIGNED_AMOUNT)
+    fee = serializers.CharField(help_text="The collection fee kept by the gateway (payments).")
+    net = serializers.CharField(
+        help_text="`amount - fee`: what the transaction did to the available balance."
+    )
+    # A field named like DRF's Field.source attribute; the serializer metaclass keeps them apart.
+    source = SourceSerializer()  # type: ignore[assignment]
+    created_at = serializers.DateTimeField()
+
+
+class BalanceTransactionListSerializer(serializers.Serializer[Any]):
+    results = BalanceTransactionSerializer(many=True)
+    next = serializers.URLField(allow_null=True)

@@ -1,0 +1,141 @@
+"""The simulator's behaviour, independent of the socket plumbing: routing by MTN product,
+the checks every product call passes through, and the timers behind delayed outcomes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from . import accountholder, auth, collection, control, disbursement, provisioning
+from .callbacks import Callbacks
+from .config import PRODUCTS, SandboxConfig
+from .state import SandboxState
+from .wire import Drop, Reply, error, not_found_path
+
+# Headers recorded for each MTN call, so tests can see which simulator got what. The
+# Authorization header is reduced to its scheme (and, for Basic, the API user).
+_LOGGED_HEADERS = (
+    "X-Target-Environment",
+    "Ocp-Apim-Subscription-Key",
+    "X-Reference-Id",
+    "X-Callback-Url",
+)
+
+
+class Sandbox:
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.state = SandboxState(config)
+        self.stopping = threading.Event()
+        self.callbacks = Callbacks(self)
+        self._timers: list[threading.Timer] = []
+
+    # --- entry point ------------------------------------------------------------------------
+
+    def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> Reply:
+        path = unquote(urlsplit(raw_path).path)
+        if path.startswith("/_simulator/"):
+            return control.route(self, method, path, body)
+        try:
+            reply = self._route(method, path, headers, body)
+        except Drop:
+            self._log_request(method, path, headers, None)  # answered nothing
+            raise
+        self._log_request(method, path, headers, reply.status)
+        return reply
+
+    def _log_request(self, method: str, path: str, headers: Any, status: int | None) -> None:
+        sent = {name: headers.get(name) for name in _LOGGED_HEADERS if headers.get(name)}
+        with self.state.lock:
+            self.state.requests.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "reference_id": headers.get("X-Reference-Id"),
+                    "headers": sent,
+                    "auth": auth.describe_authorization(headers.get("Authorization")),
+                    "at": time.time(),
+                }
+            )
+
+    def _route(self, method: str, path: str, headers: Any, body: bytes) -> Reply:
+        faults = self.state.faults
+        if faults.down:
+            return error(503, "SERVICE_UNAVAILABLE")
+        parts = [p for p in path.split("/") if p != ""]
+
+        if parts[:2] == ["v1_0", "apiuser"]:
+            return provisioning.route(self, method, parts[2:], headers, body)
+        if not parts or parts[0] not in PRODUCTS:
+            return not_found_path()
+        product = parts[0]
+
+        key_reply = auth.check_subscription_key(self, headers, product)
+        if key_reply:
+            return key_reply
+        if self.state.take("rate_limit_next") or self.state.chance(faults.rate_limit_rate):
+            seconds = max(int(faults.retry_after_seconds), 0)
+            return Reply(
+                429,
+                {
+                    "statusCode": 429,
+                    "message": f"Rate limit is exceeded. Try again in {seconds} seconds.",
+                },
+                {"Retry-After": str(seconds)},
+            )
+
+        rest = parts[1:]
+        if rest == ["token"] and method == "POST":
+            if not path.endswith("/"):
+                return not_found_path()  # the trailing slash matters (section 3.1)
+            return auth.issue_token(self, product, headers)
+
+        if len(rest) < 2 or rest[0] != "v1_0":
+            return not_found_path()
+        user, auth_reply = auth.authorize(self, product, headers)
+        if auth_reply:
+            return auth_reply
+        env_reply = auth.check_target_environment(self, headers)
+        if env_reply:
+            return env_reply
+
+        after_version = rest[1:]
+        products = {"collection": collection.route, "disbursement": disbursement.route}
+        reply = products[product](self, method, after_version, user, headers, body)
+        if reply is None:
+            reply = accountholder.route(self, method, after_version)
+        return reply or not_found_path()
+
+    # --- timers -----------------------------------------------------------------------------
+
+    def sleep(self, seconds: float) -> None:
+        """Wait (a timeout fault), but wake at once when the simulator stops."""
+        self.stopping.wait(seconds)
+
+    def schedule(self, delay: float, func: Any, *args: Any) -> None:
+        timer = threading.Timer(delay, func, args=args)
+        timer.daemon = True
+        with self.state.lock:
+            self._timers = [t for t in self._timers if t.is_alive()]
+            self._timers.append(timer)
+        timer.start()
+
+    def send_callback(self, ref: str, url: str, body: dict[str, Any]) -> None:
+        self.callbacks.send(ref, url, body)
+
+    def reset(self) -> None:
+        with self.state.lock:
+            for timer in self._timers:
+                timer.cancel()
+            self._timers.clear()
+        self.state.reset()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        with self.state.lock:
+            for timer in self._timers:
+                timer.cancel()
+            self._timers.clear()

@@ -1,0 +1,123 @@
+"""How one simulator instance behaves: its market, its credentials, its timings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .faults import Faults
+
+PRODUCTS = ("collection", "disbursement")
+
+# Production target environments and the only currency each accepts (reference section 1.3).
+MARKET_CURRENCIES = {
+    "sandbox": "EUR",
+    "mtnuganda": "UGX",
+    "mtnghana": "GHS",
+    "mtnzambia": "ZMW",
+    "mtncameroon": "XAF",
+    "mtnivorycoast": "XOF",
+    "mtnbenin": "XOF",
+    "mtncongo": "XAF",
+    "mtnrwanda": "RWF",
+    "mtnswaziland": "SZL",
+    "mtnsouthafrica": "ZAR",
+    "mtnliberia": "LRD",
+    "mtnguineaconakry": "GNF",
+}
+
+
+def _setting(name: str, default: Any) -> Any:
+    """A Django setting when Django is configured, else the simulator's built-in default."""
+    try:
+        from django.conf import settings
+
+        if settings.configured:
+            return getattr(settings, name, default)
+    except Exception:  # noqa: BLE001,S110 - Django missing or misconfigured: use the default
+        pass
+    return default
+
+
+@dataclass(frozen=True)
+class ProductCredentials:
+    subscription_key: str = field(repr=False)
+    api_user: str
+    api_key: str = field(repr=False)
+
+
+def credentials_from_settings(product: str) -> ProductCredentials:
+    """The ``MTN_*`` credentials of ``product``, so gateway and simulator agree by default."""
+    upper = product.upper()
+    defaults = {
+        "collection": (
+            "simulator-collection-subscription-key",
+            "1f2a3b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b",
+            "simulator-collection-api-key",
+        ),
+        "disbursement": (
+            "simulator-disbursement-subscription-key",
+            "6a7b8c9d-0e1f-4a2b-9c3d-4e5f6a7b8c9d",
+            "simulator-disbursement-api-key",
+        ),
+    }[product]
+    return ProductCredentials(
+        subscription_key=_setting(f"MTN_{upper}_SUBSCRIPTION_KEY", defaults[0]),
+        api_user=_setting(f"MTN_{upper}_API_USER", defaults[1]),
+        api_key=_setting(f"MTN_{upper}_API_KEY", defaults[2]),
+    )
+
+
+@dataclass
+class SandboxConfig:
+    """How the simulator behaves. Defaults mirror the MTN sandbox and the gateway's settings.
+
+    One instance is one MTN market: ``target_environment`` is the only
+    ``X-Target-Environment`` it accepts and ``currency`` the only currency (by default the
+    market's own, from :data:`MARKET_CURRENCIES`; ``None`` for an unknown environment means
+    any). ``collection``/``disbursement`` are the credentials it accepts, so that several
+    simulators with different credentials can run side by side.
+    """
+
+    target_environment: str = field(
+        default_factory=lambda: _setting("MTN_TARGET_ENVIRONMENT", "sandbox")
+    )
+    collection: ProductCredentials = field(
+        default_factory=lambda: credentials_from_settings("collection")
+    )
+    disbursement: ProductCredentials = field(
+        default_factory=lambda: credentials_from_settings("disbursement")
+    )
+    currency: str | None = None
+    # providerCallbackHost of the configured API users; None = accept any callback host.
+    provider_callback_host: str | None = None
+    # MTN's provisioning API (/v1_0/apiuser) exists only in its sandbox; a production
+    # market answers 404 there. None = on exactly when target_environment is "sandbox".
+    provisioning: bool | None = None
+    delay_seconds: float = 25.0  # …454: PENDING, then SUCCESSFUL after this long
+    callback_method: str = "PUT"  # MTN-Group's Java SDK README: MoMo pushes with PUT
+    reason_as_object: bool = False  # the spec's {code, message} instead of the live string
+    signed_callback_url: str | None = None  # also send every final callback here
+    webhook_secret: str = field(
+        default_factory=lambda: _setting("MTN_WEBHOOK_SECRET", "dev-mtn-webhook-secret")
+    )
+    token_expires_in: int = 3600
+    callback_timeout: float = 2.0  # MTN waits ~2 s for the callback answer (section 8.1)
+    balance: str = "1000000"
+    seed: int | None = None
+    faults: Faults = field(default_factory=Faults)
+
+    def __post_init__(self) -> None:
+        if self.currency is None:
+            self.currency = MARKET_CURRENCIES.get(self.target_environment)
+        else:
+            self.currency = self.currency.strip().upper()
+
+    @property
+    def provisioning_enabled(self) -> bool:
+        if self.provisioning is None:
+            return self.target_environment == "sandbox"
+        return self.provisioning
+
+    def credentials(self, product: str) -> ProductCredentials:
+        return self.collection if product == "collection" else self.disbursement

@@ -1,0 +1,57 @@
+"""The simulator's own control API under ``/_simulator/`` (no authentication; loopback)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .wire import Reply, json_or_none
+
+if TYPE_CHECKING:
+    from .app import Sandbox
+
+
+def route(sim: Sandbox, method: str, path: str, body: bytes) -> Reply:
+    parts = [p for p in path.split("/") if p][1:]
+    state = sim.state
+    if parts == ["faults"]:
+        if method == "GET":
+            return Reply(200, state.faults.as_dict())
+        if method == "POST":
+            data = json_or_none(body) if body.strip() else {}
+            if not isinstance(data, dict):
+                return Reply(400, {"error": "body must be a JSON object"})
+            try:
+                return Reply(200, state.set_faults(**data))
+            except (TypeError, ValueError) as exc:
+                return Reply(400, {"error": str(exc)})
+    if parts == ["reset"] and method == "POST":
+        sim.reset()
+        return Reply(200, {"status": "reset"})
+    if parts == ["expire-tokens"] and method == "POST":
+        return Reply(200, {"expired": state.expire_tokens()})
+    if parts == ["transactions"] and method == "GET":
+        return Reply(200, {"results": state.all_transactions()})
+    if len(parts) == 2 and parts[0] == "transactions" and method == "GET":
+        tx = state.transaction(parts[1])
+        return Reply(200, tx) if tx else Reply(404, {"error": "not found"})
+    if (
+        len(parts) == 3
+        and parts[:1] == ["transactions"]
+        and parts[2] == "refunds"
+        and method == "GET"
+    ):
+        return Reply(200, {"results": state.refunds_of(parts[1])})
+    if parts == ["callbacks"] and method == "GET":
+        return Reply(200, {"results": state.callback_log()})
+    if parts == ["requests"] and method == "GET":
+        return Reply(200, {"results": state.request_log()})
+    if parts == ["market"] and method == "GET":
+        return Reply(
+            200,
+            {
+                "target_environment": sim.config.target_environment,
+                "currency": sim.config.currency,
+                "provisioning": sim.config.provisioning_enabled,
+            },
+        )
+    return Reply(404, {"error": "unknown simulator control path"})

@@ -1,0 +1,62 @@
+"""A tenant's balance adjusted by an operator (``balance_adjust``) or support staff (admin).
+
+One place that reads the operator's text by the payments' money rules and posts through the
+ledger, so that the command and the admin refuse exactly the same input.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from gateway.audit import Actor
+from ledger.errors import InsufficientFunds
+from ledger.selectors import Balance, balance_get
+from ledger.services import MAX_REASON_LENGTH, ledger_adjust
+from payments.money import MoneyError, parse_amount, parse_currency
+from tenants.models import Tenant
+
+
+class AdjustmentRefused(Exception):
+    """An adjustment that was not made, with a message for the operator; nothing changed."""
+
+
+def parse_signed_amount(text: str, currency: str) -> Decimal:
+    """The payments' money rules for the amount without its sign; a leading ``-`` debits.
+
+    Raises ``MoneyError``: ``1.5`` UGX, ``0``, ``1e3`` or ``+5`` are malformed.
+    """
+    negative = text.startswith("-")
+    amount = parse_amount(text[1:] if negative else text, currency)
+    return -amount if negative else amount
+
+
+def tenant_balance_adjust(
+    *, tenant: Tenant, currency: str, amount: str, reason: str, actor: Actor
+) -> Balance:
+    """Credit (positive ``amount``) or debit (negative) the tenant's available balance.
+
+    Returns the balance after it. Raises ``AdjustmentRefused`` for a malformed currency or
+    amount, an empty or overlong reason, or a debit larger than the available balance;
+    nothing is written then. Audited (``ledger_adjustment``, by ``actor``).
+    """
+    try:
+        parsed_currency = parse_currency(currency)
+        parsed_amount = parse_signed_amount(amount, parsed_currency)
+    except MoneyError as exc:
+        raise AdjustmentRefused(f"Malformed amount or currency: {exc}") from exc
+    reason = reason.strip()
+    if not reason:
+        raise AdjustmentRefused("A reason is required.")
+    if len(reason) > MAX_REASON_LENGTH:
+        raise AdjustmentRefused(f"The reason must be at most {MAX_REASON_LENGTH} characters.")
+    try:
+        ledger_adjust(
+            tenant_id=tenant.pk,
+            currency=parsed_currency,
+            amount=parsed_amount,
+            reason=reason,
+            actor=actor,
+        )
+    except InsufficientFunds as exc:
+        raise AdjustmentRefused(exc.message) from exc
+    return balance_get(tenant_id=tenant.pk, currency=parsed_currency)

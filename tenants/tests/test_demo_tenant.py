@@ -1,0 +1,154 @@
+"""`make run`'s demo tenant: one API key across restarts, no reprinted secret, a webhook URL."""
+
+from __future__ import annotations
+
+import json
+import stat
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from gateway.audit import Actor
+from tenants.management.commands.demo_tenant import DEMO_KEY_NAME, DEMO_WEBHOOK_URL
+from tenants.models import ApiKey, Tenant
+from tenants.services import api_key_create, api_key_revoke, tenant_create
+
+pytestmark = pytest.mark.django_db
+
+
+def run_demo(key_file) -> tuple[dict, str]:
+    out = StringIO()
+    call_command("demo_tenant", "--key-file", str(key_file), stdout=out)
+    text = out.getvalue()
+    return json.loads(text.splitlines()[0]), text
+
+
+def active_keys() -> list[ApiKey]:
+    return list(ApiKey.objects.filter(tenant__slug="demo", revoked_at__isnull=True))
+
+
+def opens_demo(raw_key: str) -> bool:
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=raw_key, HTTP_X_TENANT_ID="demo")
+    return client.get("/api/v1/payments").status_code == 200
+
+
+@pytest.fixture
+def key_file(tmp_path):
+    return tmp_path / "var" / "demo-api-key"
+
+
+def test_the_first_run_creates_the_tenant_with_a_local_webhook_receiver(key_file):
+    printed, text = run_demo(key_file)
+
+    tenant = Tenant.objects.get(slug="demo")
+    assert tenant.webhook_url == DEMO_WEBHOOK_URL
+    assert printed["tenant"] == "demo"
+    assert printed["webhook_secret"] == tenant.webhook_secret  # shown this once
+    assert key_file.read_text().strip() == printed["api_key"]
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert opens_demo(printed["api_key"])
+    assert "Admin login (created now, shown once): admin / " in text
+
+
+def test_a_restart_reuses_the_same_key_and_issues_none(key_file):
+    first, _ = run_demo(key_file)
+    keys_before = ApiKey.objects.count()
+
+    second, text = run_demo(key_file)
+    third, _ = run_demo(key_file)
+
+    assert second["api_key"] == third["api_key"] == first["api_key"]
+    assert ApiKey.objects.count() == keys_before
+    assert len(active_keys()) == 1
+    assert opens_demo(first["api_key"])
+    assert f"export API_KEY={first['api_key']} TENANT=demo" in text
+
+
+def test_a_restart_does_not_reprint_the_webhook_secret_or_the_admin_password(key_file):
+    run_demo(key_file)
+    secret = Tenant.objects.get(slug="demo").webhook_secret
+
+    printed, text = run_demo(key_file)
+
+    assert "webhook_secret" not in printed
+    assert secret not in text
+    assert "Admin login" not in text
+    assert "manage.py changepassword admin" in text
+
+
+def test_a_lost_key_file_gives_one_new_key_and_revokes_the_old(key_file):
+    first, _ = run_demo(key_file)
+    key_file.unlink()
+
+    second, _ = run_demo(key_file)
+
+    assert second["api_key"] != first["api_key"]
+    assert key_file.read_text().strip() == second["api_key"]
+    assert [k.name for k in active_keys()] == [DEMO_KEY_NAME]
+    assert opens_demo(second["api_key"])
+    assert not opens_demo(first["api_key"])
+
+
+def test_a_revoked_demo_key_is_replaced_and_the_file_updated(key_file):
+    first, _ = run_demo(key_file)
+    api_key_revoke(api_key=active_keys()[0], actor=Actor.system())
+
+    second, _ = run_demo(key_file)
+
+    assert second["api_key"] != first["api_key"]
+    assert key_file.read_text().strip() == second["api_key"]
+    assert len(active_keys()) == 1
+    assert opens_demo(second["api_key"])
+
+
+def test_a_file_holding_another_tenants_key_is_not_reused(key_file, alice):
+    run_demo(key_file)
+    key_file.write_text(alice.api_key)
+
+    printed, _ = run_demo(key_file)
+
+    assert printed["api_key"] != alice.api_key
+    assert opens_demo(printed["api_key"])
+    assert ApiKey.objects.get(prefix=alice.api_key[:12]).revoked_at is None
+
+
+def test_keys_made_by_hand_for_the_demo_tenant_are_left_alone(key_file):
+    run_demo(key_file)
+    mine = api_key_create(
+        tenant=Tenant.objects.get(slug="demo"), actor=Actor.system(), name="my script"
+    )
+    key_file.unlink()
+
+    run_demo(key_file)
+
+    assert opens_demo(mine.raw_key)
+    assert sorted(k.name for k in active_keys()) == [DEMO_KEY_NAME, "my script"]
+
+
+def test_an_existing_demo_tenant_without_a_webhook_url_gets_the_local_receiver(key_file):
+    tenant_create(slug="demo", name="Demo Shop", actor=Actor.system())
+
+    run_demo(key_file)
+
+    assert Tenant.objects.get(slug="demo").webhook_url == DEMO_WEBHOOK_URL
+
+
+def test_a_webhook_url_set_by_hand_is_kept(key_file):
+    tenant_create(
+        slug="demo", name="Demo Shop", webhook_url="https://example.com/hook", actor=Actor.system()
+    )
+
+    _, text = run_demo(key_file)
+
+    assert Tenant.objects.get(slug="demo").webhook_url == "https://example.com/hook"
+    assert "https://example.com/hook" in text
+
+
+def test_the_printed_example_uses_eur_which_the_sandbox_takes(key_file):
+    _, text = run_demo(key_file)
+
+    assert '"currency": "EUR"' in text
+    assert "UGX" not in text
