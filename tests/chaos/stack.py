@@ -420,6 +420,11 @@ class ChaosStack:
             )
         )
         self.api_key, self.webhook_secret = created["api_key"], created["webhook_secret"]
+        # Payouts reserve their amount from the tenant's balance (the ledger): fund it well
+        # past what 300 orders of at most 5000 EUR can take, so none is refused for funds.
+        self.manage(
+            "balance_adjust", self.tenant, "EUR", "10000000", "--reason", "chaos test funds"
+        )
         env = self.environment()
         self.simulator = Process(
             "simulator",
