@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-postgres lint format bench venv migrate demo clean
+.PHONY: run test test-postgres lint format bench image-test venv migrate demo clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+
+# Builds the Dockerfile as it is and runs migrate, web, worker and the MTN simulator as
+# containers (tests/image): needs root for dockerd; skips, saying why, where it cannot run.
+image-test: $(STAMP)
+	IMAGE_TEST=1 $(PY) -m pytest tests/image -m image -q -rs -s -p no:randomly
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache

@@ -12,6 +12,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from gateway.audit import Actor
+from mtn.accounts import forget_clients
 from payments import services
 from tenants.services import tenant_create
 
@@ -91,8 +92,10 @@ def mtn_http(settings) -> Iterator[responses.RequestsMock]:
 def _fresh_mtn_clients() -> Iterator[None]:
     """Each test builds its MTN clients afresh (they are cached per thread and settings)."""
     services._client_local.__dict__.pop("clients", None)
+    forget_clients()
     yield
     services._client_local.__dict__.pop("clients", None)
+    forget_clients()
 
 
 @pytest.fixture

@@ -133,6 +133,33 @@ class Processes:
                 proc.kill()
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_ticks(pid: int) -> tuple[int, int]:
+    """(utime + stime, cutime + cstime) of a process, in clock ticks, from /proc/PID/stat."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    # The command name (field 2) may hold spaces: the fields that follow come after its ")".
+    fields = text[text.rindex(")") + 2 :].split()
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return utime + stime, cutime + cstime
+
+
+def server_cpu_seconds(master_pid: int) -> float:
+    """CPU time gunicorn has used so far: the master, its live workers and its reaped ones.
+
+    A worker that exits and is reaped adds its time to the master's cutime/cstime, so a
+    worker replaced during a scenario is still counted (and never twice: a live worker's
+    time is not in its parent's cutime until it is reaped).
+    """
+    own, reaped = _stat_ticks(master_pid)
+    live = 0
+    for pid in children(master_pid):
+        with contextlib.suppress(OSError, ValueError):
+            live += _stat_ticks(pid)[0]
+    return (own + reaped + live) / CLOCK_TICKS
+
+
 @dataclass
 class Result:
     scenario: str
@@ -141,6 +168,8 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
+    cpu_ms_per_request: float = 0.0
 
 
 def run_wrk(
@@ -150,7 +179,9 @@ def run_wrk(
     clients: int,
     seconds: float,
     run_id: str,
+    master_pid: int | None = None,
 ) -> Result:
+    """One wrk run; with ``master_pid``, also gunicorn's CPU time per request served."""
     env = {
         **os.environ,
         "BENCH_DIR": str(WRK_DIR),
@@ -162,6 +193,7 @@ def run_wrk(
         "BENCH_RUN": run_id,
     }
     threads = 1 if clients == 1 else 2
+    cpu_before = server_cpu_seconds(master_pid) if master_pid else 0.0
     out = subprocess.run(
         [
             "wrk",
@@ -179,15 +211,20 @@ def run_wrk(
         env=env,
         check=True,
     )
+    # wrk has closed its connections: every request it counted has been answered.
+    cpu_after = server_cpu_seconds(master_pid) if master_pid else 0.0
     line = next(x for x in out.stdout.splitlines() if x.startswith("WRK_JSON "))
     data = json.loads(line[len("WRK_JSON ") :])
+    requests = int(data["requests"])
     return Result(
         scenario=scenario["name"],
         clients=clients,
-        rps=data["requests"] / (data["duration_us"] / 1e6),
+        rps=requests / (data["duration_us"] / 1e6),
         p50_ms=data["p50_us"] / 1000,
         p99_ms=data["p99_us"] / 1000,
         errors=data["socket_errors"] + data["non2xx"],
+        requests=requests,
+        cpu_ms_per_request=(cpu_after - cpu_before) * 1000 / requests if requests else 0.0,
     )
 
 
@@ -213,18 +250,37 @@ def ensure_wrk() -> None:
         return
     print("installing wrk (Debian package)...", flush=True)
     subprocess.run(["apt-get", "update", "-qq"], check=False)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "-o", "DPkg::Lock::Timeout=300", "wrk"], check=True
+    )
 
 
 def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="per scenario and level")
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4, help="per web worker (production: 4)")
     parser.add_argument("--payments", type=int, default=10_000, help="for the memory run")
     parser.add_argument("--scale", action="store_true", help="also run over 1M payments")
     parser.add_argument("--scale-rows", type=int, default=1_000_000)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--only", help="comma-separated scenario names")
+    parser.add_argument(
+        "--clients", default="1,32", help="comma-separated concurrency levels (default 1,32)"
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory run")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="instead of measuring, sample each scenario's web workers with py-spy at 1 "
+        "client and write collapsed stacks here (bench/profile_summary.py reads them)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="the application's LOG_LEVEL (INFO, the production default, writes the JSON "
+        "access log of every request to var/bench/gunicorn.log)",
+    )
     args = parser.parse_args()
 
     ensure_wrk()
@@ -246,9 +302,17 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
         "CALLBACK_RATE_LIMIT": "100000000/s",
         "MTN_BASE_URL": f"http://127.0.0.1:{sim_port}",
         "MTN_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        # DEBUG is off: the settings refuse the simulator's default credentials and the dev
+        # encryption key, so the gateway and its simulator share these throwaways instead.
+        **{
+            f"MTN_{product}_{name}": str(uuid.uuid4()) if name == "API_USER" else uuid.uuid4().hex
+            for product in ("COLLECTION", "DISBURSEMENT")
+            for name in ("SUBSCRIPTION_KEY", "API_USER", "API_KEY")
+        },
+        "FIELD_ENCRYPTION_KEYS": "YmVuY2gtb25seS1ub3QtYS1zZWNyZXQtMzItYnl0ZXM=",
         "MTN_STATUS_POLL_AFTER_SECONDS": "3600",
         "DB_CONN_MAX_AGE": "600",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": args.log_level,
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("MTN_CALLBACK_URL", None)
@@ -263,6 +327,7 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
         text=True,
     )
     api_key = json.loads(created.stdout)["api_key"]
+    fund_tenant(env)
 
     procs = Processes()
     try:
@@ -277,8 +342,10 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
                 "gateway.wsgi",
                 "--workers",
                 str(args.web_workers),
-                "--worker-class",
-                "sync",
+                # gunicorn.conf.py (read from the working directory) makes these gthread
+                # workers, as in production; --threads 1 gives plain sync workers.
+                "--threads",
+                str(args.threads),
                 "--bind",
                 f"127.0.0.1:{web_port}",
                 "--log-level",
@@ -303,6 +370,7 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
                 {"amount": 10 + i, "currency": "EUR", "payer": "256772123456"},
                 {**auth, "Idempotency-Key": f"seed-{i}"},
             )
+        payout_body = json.dumps({"amount": "1.00", "currency": "EUR", "payee": "256772123456"})
         callback_body = json.dumps(
             {
                 "externalId": first["id"],
@@ -355,6 +423,14 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
             },
             {"name": "list (50)", "method": "GET", "path": "/api/v1/payments", "headers": auth},
             {
+                "name": "create payout",
+                "method": "POST",
+                "path": "/api/v1/payouts",
+                "body": payout_body,
+                "headers": auth,
+                "unique_key": True,
+            },
+            {
                 "name": "signed callback",
                 "method": "POST",
                 "path": "/api/v1/webhooks/mtn",
@@ -370,33 +446,53 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
 
         results: list[Result] = []
         run_id = uuid.uuid4().hex[:8]
-        for clients in (1, 32):
-            for scenario in scenarios:
+        if args.profile:
+            profile_scenarios(
+                base,
+                scenarios=scenarios,
+                master_pid=master.pid,
+                out=args.profile,
+                seconds=args.seconds,
+                run_id=run_id,
+            )
+            return 0
+        levels = [int(x) for x in args.clients.split(",")]
+        for clients in levels:
+            for index, scenario in enumerate(scenarios):
+                # Each wrk run its own idempotency keys: a create must not replay a key an
+                # earlier level sent.
                 result = run_wrk(
-                    base, scenario=scenario, clients=clients, seconds=args.seconds, run_id=run_id
+                    base,
+                    scenario=scenario,
+                    clients=clients,
+                    seconds=args.seconds,
+                    run_id=f"{run_id}c{clients}s{index}",
+                    master_pid=master.pid,
                 )
                 results.append(result)
                 print(
                     f"  {scenario['name']:<20} c={clients:<3} {result.rps:8.0f} req/s  "
                     f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  "
-                    f"errors {result.errors}",
+                    f"cpu {result.cpu_ms_per_request:5.2f} ms/req  errors {result.errors}",
                     flush=True,
                 )
 
         table = format_table(results)
         print(table, flush=True)
 
-        memory = measure_memory(
-            base=base,
-            master_pid=master.pid,
-            env=env,
-            procs=procs,
-            auth=auth,
-            body=body,
-            payments=args.payments,
-            run_id=run_id,
-        )
-        print(memory["table"], flush=True)
+        memory = {"table": "", "figures": {}}
+        if not args.no_memory:
+            memory = measure_memory(
+                base=base,
+                master_pid=master.pid,
+                env=env,
+                procs=procs,
+                auth=auth,
+                body=body,
+                payments=args.payments,
+                run_id=run_id,
+            )
+            print(memory["table"], flush=True)
 
         scale = None
         if args.scale:
@@ -422,33 +518,105 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
 
 
 def format_table(results: list[Result]) -> str:
+    """Throughput, latency and server CPU per request, each beside its baselines' ratios."""
     lines = [
         "",
-        "| scenario | clients | req/s | p50 ms | p99 ms | × insert | × constant |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| scenario | clients | req/s | p50 ms | p99 ms | CPU ms/req | CPU × insert "
+        "| req/s × insert | req/s × constant |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for clients in (1, 32):
+    for clients in sorted({r.clients for r in results}):
         rows = [r for r in results if r.clients == clients]
         insert = next((r for r in rows if r.scenario == "baseline: insert"), None)
         constant = next((r for r in rows if r.scenario == "baseline: constant"), None)
         for r in rows:
             ratio_insert = f"{r.rps / insert.rps:.2f}" if insert else "-"
             ratio_constant = f"{r.rps / constant.rps:.2f}" if constant else "-"
+            cpu_ratio = (
+                f"{r.cpu_ms_per_request / insert.cpu_ms_per_request:.2f}"
+                if insert and insert.cpu_ms_per_request
+                else "-"
+            )
             lines.append(
                 f"| {r.scenario} | {clients} | {r.rps:.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
-                f"{ratio_insert} | {ratio_constant} |"
+                f"{r.cpu_ms_per_request:.2f} | {cpu_ratio} | {ratio_insert} | {ratio_constant} |"
             )
     single = {r.scenario: r for r in results if r.clients == 1}
-    if "create payment" in single and "baseline: constant" in single:
-        added = single["create payment"].p50_ms - single["baseline: constant"].p50_ms
+    if "create payment" in single and "baseline: insert" in single:
+        added = single["create payment"].p50_ms - single["baseline: insert"].p50_ms
         lines.append("")
         lines.append(
-            f"Added latency of a create at 1 client (p50 create − p50 constant, "
+            f"Added latency of a create at 1 client (p50 create − p50 insert baseline, "
             f"including the simulated MTN call): {added:.2f} ms"
         )
     errors = sum(r.errors for r in results)
     lines.append(f"Errors (socket + non-2xx) over all scenarios: {errors}")
     return "\n".join(lines)
+
+
+def profile_scenarios(
+    base: str, *, scenarios: list[dict], master_pid: int, out: Path, seconds: float, run_id: str
+) -> None:
+    """py-spy on every web worker while wrk drives one scenario at 1 client."""
+    py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=os.environ.get("PY_SPY_PATH"))
+    if not py_spy:
+        raise SystemExit("--profile needs py-spy on PATH (pip install py-spy, in any venv)")
+    out.mkdir(parents=True, exist_ok=True)
+    for index, scenario in enumerate(scenarios):
+        slug = "".join(c if c.isalnum() else "-" for c in scenario["name"]).strip("-")
+        samplers = [
+            subprocess.Popen(  # noqa: S603
+                [
+                    py_spy,
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--rate",
+                    "200",
+                    "--format",
+                    "raw",
+                    "--duration",
+                    str(round(seconds) + 1),
+                    "--output",
+                    str(out / f"{slug}-{pid}.txt"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for pid in children(master_pid)
+        ]
+        time.sleep(0.5)  # py-spy attached before the load starts
+        result = run_wrk(
+            base,
+            scenario=scenario,
+            clients=1,
+            seconds=seconds,
+            run_id=f"{run_id}p{index}",
+            master_pid=master_pid,
+        )
+        for sampler in samplers:
+            sampler.wait(timeout=seconds + 30)
+        print(
+            f"  profiled {scenario['name']:<20} {result.requests} requests, "
+            f"cpu {result.cpu_ms_per_request:5.2f} ms/req",
+            flush=True,
+        )
+
+
+def fund_tenant(env: dict[str, str]) -> None:
+    """Give the bench tenant money for its payouts, where the gateway keeps balances.
+
+    ``manage.py balance_adjust`` exists once balances do; without it payouts need no funds.
+    """
+    if not list(ROOT.glob("*/management/commands/balance_adjust.py")):
+        return
+    subprocess.run(
+        [PYTHON, "manage.py", "balance_adjust", "bench", "EUR", "100000000", "--reason", "bench"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
 
 def measure_memory(

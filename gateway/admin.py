@@ -8,7 +8,9 @@ management), each of which records an audit event with the staff user as actor.
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin
@@ -23,17 +25,12 @@ from django.http import (
     HttpResponseRedirect,
 )
 from django.urls import NoReverseMatch, path, reverse
+from django.utils import dateformat, timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from gateway.admin_login import throttled
 from gateway.audit import Actor
 from gateway.models import AuditEvent, IdempotencyKey
-
-admin.site.site_header = "momo-gateway support"
-admin.site.site_title = "momo-gateway support"
-admin.site.index_title = "Payments, webhooks, tenants and the audit trail"
-admin.site.login = throttled(admin.site.login)  # type: ignore[method-assign]
 
 # Where an audit event's or a delivery's ``object_type`` is administered.
 OBJECT_ADMIN_URL_NAMES = {
@@ -103,8 +100,134 @@ def as_uuid(term: str) -> uuid.UUID | None:
         return None
 
 
+# --- one way to show a time, an id, a flag ---------------------------------------------------
+
+# The admin's one time format (gateway/formats/en/formats.py gives Django's own fields the
+# same): seconds and the zone, so that a list, a page, the trail and an attempt agree.
+TIME_FORMAT = "Y-m-d H:i:s T"
+
+
+def admin_time(value: datetime | None) -> str:
+    """``2026-11-29 09:50:12 UTC``, or ``-``."""
+    if value is None:
+        return "-"
+    return dateformat.format(timezone.localtime(value), TIME_FORMAT)
+
+
+def short_id(value: Any) -> SafeString | str:
+    """A UUID's first segment, the whole id on hover (and in the page's text for search)."""
+    if value in (None, ""):
+        return "-"
+    text = str(value)
+    return format_html('<span class="gateway-id" title="{}">{}</span>', text, text.split("-", 1)[0])
+
+
+def short_id_link(object_type: str, object_id: Any) -> SafeString | str:
+    """``payment 3f2c1a9b`` linked to its page, the whole id on hover."""
+    if object_id in (None, ""):
+        return object_type or "-"
+    label = (
+        format_html("{} {}", object_type, short_id(object_id))
+        if object_type
+        else short_id(object_id)
+    )
+    url = object_admin_url(object_type, object_id)
+    if url is None:
+        return label
+    return format_html('<a href="{}">{}</a>', url, label)
+
+
+def review_flag(needs_review: bool) -> SafeString | str:
+    """Shown only when true: a normal row stays quiet."""
+    if not needs_review:
+        return ""
+    return format_html(
+        '<span class="gateway-flag" title="{}">needs review</span>',
+        "A callback or a re-check disagreed with this record; a person should look.",
+    )
+
+
+def clipped(text: str | None, *, width: str = "") -> SafeString | str:
+    """Free text cut to the column's width (``short`` or ``wide``), whole on hover."""
+    if not text:
+        return "-"
+    css = f"gateway-clip gateway-clip-{width}" if width else "gateway-clip"
+    return format_html('<span class="{}" title="{}">{}</span>', css, text, text)
+
+
+def choice_label(words: dict[str, str], value: str, label: str) -> SafeString | str:
+    """A choice's short word for a list column, its full label on hover."""
+    return format_html('<span title="{}">{}</span>', label, words.get(value, label))
+
+
+def failure_reason(code: str, message: str) -> SafeString | str:
+    """``APPROVAL_REJECTED`` with the sentence on hover; ``-`` when nothing failed."""
+    if not code:
+        return "-"
+    return format_html(
+        '<span class="gateway-reason gateway-clip" title="{}">{}</span>', message or code, code
+    )
+
+
+def choice_words_filter(field: str, title: str, words: dict[str, str]) -> type:
+    """A list filter on a choice field that offers the list's short words, not the long labels.
+
+    Its parameter is Django's own (``state__exact=…``), so bookmarked filters keep working.
+    """
+
+    class ChoiceWordsFilter(admin.SimpleListFilter):
+        parameter_name = f"{field}__exact"
+
+        def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+            return list(words.items())
+
+        def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+            if self.value() in words:
+                return queryset.filter(**{field: self.value()})
+            return queryset
+
+    ChoiceWordsFilter.title = title
+    return ChoiceWordsFilter
+
+
+# --- search as staff type ------------------------------------------------------------------
+
+# A term that could be a phone number as people write it: +256 77 123-4567, (0)77...
+_PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{6,}$")
+_HEX = re.compile(r"^[0-9a-f]+$")
+# Fewer hex digits than this match too many ids to be what someone meant.
+MIN_ID_PREFIX = 4
+
+
+def phone_digits(term: str) -> str | None:
+    """``+256 77 123 4567`` -> ``256771234567`` (stored numbers are MSISDN digits)."""
+    if not _PHONE_LIKE.match(term):
+        return None
+    digits = re.sub(r"\D", "", term)
+    return digits or None
+
+
+def uuid_prefix_range(term: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """The ids that start with ``term`` (hex digits, hyphens anywhere) as an inclusive range.
+
+    A range on the UUID column uses its primary-key or unique index on every database,
+    where ``startswith`` on the id's text would read every row.
+    """
+    digits = term.replace("-", "").lower()
+    if not (MIN_ID_PREFIX <= len(digits) <= 32) or not _HEX.match(digits):
+        return None
+    low = uuid.UUID(digits.ljust(32, "0"))
+    high = uuid.UUID(digits.ljust(32, "f"))
+    return low, high
+
+
 class ReadOnlyAdminMixin:
     """Nobody, superusers included, adds, changes or deletes these rows in the console."""
+
+    @admin.display(description="ID")
+    def id_label(self, obj: Any) -> str:
+        # The primary key, labelled "ID" where Django would write "Id".
+        return str(obj.pk)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -184,17 +307,19 @@ class ObjectActionsMixin:
 
 
 class IdentifierSearchMixin:
-    """Search by whole identifiers, so that a lookup can use an index.
+    """Search as staff type, with lookups that can use an index.
 
-    ``uuid_search_fields`` match a term that is a UUID exactly (in any case or spelling);
-    ``exact_search_fields`` match the term exactly; ``prefix_search_fields`` start with it;
-    ``partial_search_fields`` contain it.
+    ``uuid_search_fields`` match a whole UUID (in any case or spelling) or its start, such as
+    the first segment shown in the lists; ``exact_search_fields`` match the term exactly;
+    ``prefix_search_fields`` start with it; ``partial_search_fields`` contain it;
+    ``phone_search_fields`` contain its digits (``+256 77…`` finds ``25677…``).
     """
 
     uuid_search_fields: tuple[str, ...] = ()
     exact_search_fields: tuple[str, ...] = ()
     prefix_search_fields: tuple[str, ...] = ()
     partial_search_fields: tuple[str, ...] = ()
+    phone_search_fields: tuple[str, ...] = ()
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         # Non-empty, so that Django shows the search box; the lookups are built below.
@@ -203,6 +328,7 @@ class IdentifierSearchMixin:
             + self.exact_search_fields
             + self.prefix_search_fields
             + self.partial_search_fields
+            + self.phone_search_fields
         )
 
     def get_search_results(
@@ -216,6 +342,10 @@ class IdentifierSearchMixin:
         if parsed is not None:
             for field in self.uuid_search_fields:
                 query |= Q(**{field: parsed})
+        else:
+            id_range = uuid_prefix_range(term)
+            for field in self.uuid_search_fields if id_range else ():
+                query |= Q(**{f"{field}__range": id_range})
         for field in self.exact_search_fields:
             query |= Q(**{field: term})
             if parsed is not None and str(parsed) != term:
@@ -225,6 +355,9 @@ class IdentifierSearchMixin:
             query |= Q(**{f"{field}__startswith": term})
         for field in self.partial_search_fields:
             query |= Q(**{f"{field}__icontains": term})
+        digits = phone_digits(term)
+        for field in self.phone_search_fields if digits else ():
+            query |= Q(**{f"{field}__contains": digits})
         if not query:
             return queryset.none(), False
         return queryset.filter(query), False
@@ -238,10 +371,10 @@ class AuditEventAdmin(ReadOnlyAdminMixin, IdentifierSearchMixin, admin.ModelAdmi
     date_hierarchy = "created_at"
     show_full_result_count = False
     exact_search_fields = ("object_id", "actor_id", "request_id")
-    prefix_search_fields = ("action",)
+    prefix_search_fields = ("action", "object_id")
     search_help_text = (
-        "An object id, an actor id (a username, a key prefix), a request id, or the start of "
-        "an action (payment.)."
+        "An object id (whole, or its first characters), an actor id (a username, a key "
+        "prefix), a request id, or the start of an action (payment.)."
     )
     ordering = ("-created_at", "-id")
     fields = (
@@ -259,7 +392,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, IdentifierSearchMixin, admin.ModelAdmi
 
     @admin.display(description="object")
     def object_link(self, obj: AuditEvent) -> SafeString | str:
-        return object_admin_link(obj.object_type, obj.object_id)
+        return short_id_link(obj.object_type, obj.object_id)
 
     @admin.display(description="actor", ordering="actor_type")
     def actor_label(self, obj: AuditEvent) -> str:

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class GatewayConfig(AppConfig):
@@ -7,5 +8,9 @@ class GatewayConfig(AppConfig):
 
     def ready(self) -> None:
         from gateway import metrics
+        from gateway.staff_groups import sync_after_migrate
 
         metrics.install()  # MTN call latency and errors (mtn.client.call_observers)
+        # The staff groups and their permissions exist after every migrate, as Django's own
+        # model permissions do (and again after a test database is flushed).
+        post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="gateway-staff-groups")

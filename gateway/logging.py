@@ -13,6 +13,7 @@ libraries log and what propagates from child loggers such as ``django.request``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -59,6 +60,34 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(/webhooks/mtn/)(?!health\b)[A-Za-z0-9_\-]{16,}"), rf"\1{REDACTED}"),
 )
 
+# Whatever any pattern above could change holds one of these words (in any case), and an
+# MSISDN nine digits in a row. Most log text (paths, ids, status words, amounts) holds
+# neither, and is left as it is after a few substring checks: the patterns themselves cost
+# far more (the keyword one backtracks over every run of word characters, such as a UUID),
+# and every line of the access log goes through them.
+_TRIGGER_WORDS = (
+    "mgw_",
+    "whsec_",
+    "bearer",
+    "basic",
+    "authorization",
+    "apikey",
+    "api_key",
+    "api-key",
+    "subscription",
+    "secret",
+    "passw",
+    "token",
+    "/webhooks/mtn/",
+)
+_NINE_DIGITS = re.compile(r"\d{9}")
+
+
+def _has_trigger_word(text: str) -> bool:
+    lowered = text.lower()
+    return any(word in lowered for word in _TRIGGER_WORDS)
+
+
 # Keys of extras and of dicts inside them whose values are never logged as they are.
 _SECRET_KEYS = re.compile(
     r"authorization|api[_\-]?key|secret|password|passwd|token|subscription[_\-]?key|signature",
@@ -84,12 +113,26 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", logging.INFO, "", 0, "
 }
 
 
+@functools.lru_cache(maxsize=1024)
+def _is_secret_key(key: str) -> bool:
+    # Log lines use a small, fixed set of extra names: remember the answer for each.
+    return _SECRET_KEYS.search(key) is not None
+
+
 def mask_msisdn(text: str) -> str:
     """``256772123456`` → ``*********456`` (a leading ``+`` is kept)."""
     return _MSISDN.sub(lambda m: f"{m.group(1)}{'*' * len(m.group(2))}{m.group(3)}", text)
 
 
+# The configured secrets, read once per settings object: redact() runs for every string of
+# every log line. Django's setting_changed signal (override_settings, tests) empties it.
+_secrets: list[str] | None = None
+
+
 def _configured_secrets() -> list[str]:
+    global _secrets  # noqa: PLW0603 - a per-process memo, reset by _forget_secrets
+    if _secrets is not None:
+        return _secrets
     # Imported here: gunicorn's master formats its own lines before Django is set up.
     from django.conf import settings
 
@@ -100,7 +143,20 @@ def _configured_secrets() -> list[str]:
         value = getattr(settings, name, "")
         if isinstance(value, str) and len(value) >= 8:
             values.append(value)
+    _forget_secrets_on_change()
+    _secrets = values
     return values
+
+
+def _forget_secrets(**kwargs: Any) -> None:
+    global _secrets  # noqa: PLW0603
+    _secrets = None
+
+
+def _forget_secrets_on_change() -> None:
+    from django.core.signals import setting_changed
+
+    setting_changed.connect(_forget_secrets, dispatch_uid="gateway.logging.secrets")
 
 
 def redact(text: str) -> str:
@@ -110,16 +166,19 @@ def redact(text: str) -> str:
     for secret in _configured_secrets():
         if secret in text:
             text = text.replace(secret, REDACTED)
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return mask_msisdn(text)
+    if _has_trigger_word(text):
+        for pattern, replacement in _SECRET_PATTERNS:
+            text = pattern.sub(replacement, text)
+    if _NINE_DIGITS.search(text):  # an MSISDN is at least nine digits in a row
+        text = mask_msisdn(text)
+    return text
 
 
 def redact_value(value: Any, key: str = "") -> Any:
     """``redact`` applied through dicts, lists and tuples; secret-named keys lose their value."""
     if isinstance(value, bool) or value is None:
         return value
-    if key and _SECRET_KEYS.search(key) and value != "":
+    if key and _is_secret_key(key) and value != "":
         return REDACTED
     if isinstance(value, str):
         return redact(value)

@@ -70,7 +70,6 @@ if DEBUG and not ALLOWED_HOSTS:
     ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -79,7 +78,12 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "gateway",
+    # Django's admin with the gateway's site as its default (dashboard, two-factor sign-in);
+    # after "gateway", so that gateway/templates/admin/base_site.html is the one used.
+    "gateway.admin_config.GatewayAdminConfig",
     "tenants",
     "payments",
     "mtn",
@@ -102,6 +106,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks a session that passed a one-time password (request.user.is_verified()); lazy,
+    # so an API request never touches it.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "gateway.middleware.ApiErrorMiddleware",
@@ -192,6 +199,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# One time format in the admin: "2026-11-29 09:50:12 UTC" (gateway/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["gateway.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -266,8 +275,11 @@ SPECTACULAR_SETTINGS = {
 RATE_LIMIT_DEFAULT = env_str("RATE_LIMIT_DEFAULT", "120/m")
 # Merchant webhook URLs on private or loopback addresses are refused (SSRF) unless allowed.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", DEBUG)
-# Admin login attempts per client address and per username.
+# Admin login attempts per client address and per username (and one-time codes per user).
 ADMIN_LOGIN_RATE_LIMIT = env_str("ADMIN_LOGIN_RATE_LIMIT", "10/m")
+# Staff pass a one-time password (TOTP) after their password to use the admin.
+ADMIN_REQUIRE_2FA = env_bool("ADMIN_REQUIRE_2FA", not DEBUG)
+OTP_TOTP_ISSUER = "momo-gateway"
 # MTN callbacks carry no API key: they are limited per client address instead.
 CALLBACK_RATE_LIMIT = env_str("CALLBACK_RATE_LIMIT", "600/m")
 PAYMENT_MAX_AMOUNT = Decimal(env_str("PAYMENT_MAX_AMOUNT", "1000000000"))
@@ -278,6 +290,8 @@ IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 6
 # Fernet keys for secrets stored in the database; the first encrypts, every one decrypts.
 DEV_FIELD_ENCRYPTION_KEY = "EsRrulKrYpkha1B4GRgtngdUyBNscGOhTIblvLsKqco="
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS") or [DEV_FIELD_ENCRYPTION_KEY]
+# Payer look-ups (GET /api/v1/payers/{msisdn}) per API key, apart from RATE_LIMIT_DEFAULT.
+PAYER_LOOKUP_RATE_LIMIT = env_str("PAYER_LOOKUP_RATE_LIMIT", "30/m")
 
 # --- MTN MoMo -----------------------------------------------------------------------------
 

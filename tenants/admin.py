@@ -23,7 +23,13 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from gateway.admin import ObjectActionsMixin, ReadOnlyAdminMixin, staff_actor
+from gateway.admin import (
+    ObjectActionsMixin,
+    ReadOnlyAdminMixin,
+    admin_time,
+    clipped,
+    staff_actor,
+)
 from gateway.currencies import SUPPORTED_CURRENCIES, format_amount
 from ledger.models import LedgerTransaction
 from ledger.selectors import balance_list, balance_transaction_list
@@ -69,7 +75,7 @@ class AdjustBalanceForm(forms.Form):
 @admin.register(Tenant)
 class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
     change_form_template = "admin/tenants/tenant_change_form.html"
-    list_display = ("slug", "name", "is_active", "webhook_url", "rate_limit", "created_at")
+    list_display = ("slug", "name", "is_active", "webhook_url_display", "rate_limit", "created_at")
     list_filter = ("is_active",)
     search_fields = ("slug", "name")
     actions = ("issue_api_key", "rotate_webhook_secret")
@@ -95,6 +101,14 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         return self.add_fields if obj is None else self.change_fields
 
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "webhook_url" in form.base_fields:
+            form.base_fields["webhook_url"].label = "Webhook URL"
+        return form
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is None:
             return ()
@@ -103,6 +117,12 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    @admin.display(description="webhook URL", ordering="webhook_url")
+    def webhook_url_display(self, obj: Tenant) -> SafeString | str:
+        if not obj.webhook_url:
+            return "- (none: webhooks not sent)"
+        return clipped(obj.webhook_url, width="wide")
+
     @admin.display(description="webhook secret")
     def webhook_secret_status(self, obj: Tenant) -> str:
         if not obj.webhook_secret:
@@ -110,7 +130,7 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
         text = "Set (shown only when created or rotated)."
         expires = obj.previous_webhook_secret_expires_at
         if obj.previous_webhook_secret and expires and expires > timezone.now():
-            text += f" The previous secret also signs until {expires:%Y-%m-%d %H:%M} UTC."
+            text += f" The previous secret also signs until {admin_time(expires)}."
         return text
 
     @admin.display(description="API keys")
@@ -126,9 +146,9 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
                     reverse("admin:tenants_apikey_change", args=[quote(key.pk)]),
                     key.prefix,
                     key.name or "-",
-                    f"{key.created_at:%Y-%m-%d %H:%M}",
-                    f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "-",
-                    f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active",
+                    admin_time(key.created_at),
+                    admin_time(key.last_used_at),
+                    f"revoked {admin_time(key.revoked_at)}" if key.revoked_at else "active",
                 )
                 for key in keys
             ),
@@ -164,7 +184,7 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
             (
                 (
                     reverse("admin:ledger_ledgertransaction_change", args=[quote(t.pk)]),
-                    f"{t.created_at:%Y-%m-%d %H:%M:%S}",
+                    admin_time(t.created_at),
                     t.type,
                     t.currency,
                     format_amount(t.amount, t.currency),
@@ -371,8 +391,7 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
             self.message_user(
                 request,
                 f"New webhook secret for {rotated.slug}: {rotated.webhook_secret} — shown only "
-                f"this once. The previous secret keeps signing until {expires:%Y-%m-%d %H:%M} "
-                "UTC.",
+                f"this once. The previous secret keeps signing until {admin_time(expires)}.",
                 messages.WARNING,
             )
 

@@ -19,6 +19,7 @@ from gateway.audit import Actor
 from gateway.errors import AuthenticationFailed, TenantSuspended
 from gateway.request_context import bind_tenant
 from gateway.sql import ModelColumns, fetch_rows
+from tenants import key_cache
 from tenants.keys import api_key_prefix, hash_api_key
 from tenants.models import ApiKey, Tenant
 from tenants.rates import rate_hit
@@ -102,7 +103,11 @@ class ApiKeyAuthentication(BaseAuthentication):
             # PostgreSQL refuses NUL in a query parameter: a 500 unless refused here.
             raise AuthenticationFailed(NO_MATCH)
         key_hash = hash_api_key(raw_key)
-        for api_key in _active_keys(prefix=api_key_prefix(raw_key), slug=slug):
+        prefix = api_key_prefix(raw_key)
+        keys = key_cache.lookup(
+            prefix=prefix, slug=slug, load=lambda: _active_keys(prefix=prefix, slug=slug)
+        )
+        for api_key in keys:
             if constant_time_compare(api_key.key_hash, key_hash):
                 self._touch(api_key)
                 bind_tenant(slug)  # the rest of the request's log lines name the tenant

@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 
+from gateway.crypto import EncryptedTextField
 from tenants.rates import validate_rate
 
 slug_validator = RegexValidator(
@@ -25,11 +26,11 @@ class Tenant(models.Model):
         default=True, help_text="A suspended tenant's requests are refused with 403."
     )
     webhook_url = models.URLField(max_length=500, blank=True, default="")
-    webhook_secret = models.CharField(max_length=100, editable=False)
+    # Encrypted at rest (FIELD_ENCRYPTION_KEYS): it must be read back to sign, so it cannot be
+    # hashed like an API key.
+    webhook_secret = EncryptedTextField(editable=False)
     # During a rotation the old secret keeps signing beside the new one until this time.
-    previous_webhook_secret = models.CharField(
-        max_length=100, blank=True, default="", editable=False
-    )
+    previous_webhook_secret = EncryptedTextField(blank=True, default="", editable=False)
     previous_webhook_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     rate_limit = models.CharField(
         max_length=32,

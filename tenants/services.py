@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from gateway.audit import Actor, audit_record
+from tenants import key_cache
 from tenants.keys import (
     API_KEY_PREFIX_LENGTH,
     api_key_prefix,
@@ -113,6 +114,9 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
             return locked
         locked.revoked_at = timezone.now()
         locked.save(update_fields=["revoked_at"])
+        # Every web process drops its cached lookup of this key (explicit, not left to the
+        # save signal: a revocation must never wait for a cache entry to expire).
+        key_cache.invalidate()
         audit_record(
             tenant=locked.tenant,
             object_type="api_key",

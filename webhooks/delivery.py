@@ -49,6 +49,10 @@ class UnsafeTarget(Exception):
     """The webhook URL points at an address the gateway must not call."""
 
 
+class NoWebhookUrl(Exception):
+    """A manual redelivery for a tenant with no webhook URL: there is nowhere to send it."""
+
+
 def _session() -> requests.Session:
     session = _session_holder.get("session")
     if session is None:
@@ -211,8 +215,15 @@ def _record_attempt(
 
 
 def delivery_redeliver(*, delivery: MerchantDelivery, actor: Actor) -> MerchantDelivery:
-    """Support's "redeliver": one attempt now, same ``webhook-id``, recorded and audited."""
-    result = delivery_attempt(delivery=delivery, triggered_by=f"{actor.type}:{actor.id}")
+    """Support's "redeliver": one attempt now, same ``webhook-id``, recorded and audited.
+
+    Raises ``NoWebhookUrl`` (recording nothing) when the tenant has no webhook URL: a
+    redelivery to nowhere is not an attempt.
+    """
+    current = MerchantDelivery.objects.select_related("tenant").get(pk=delivery.pk)
+    if not current.tenant.webhook_url:
+        raise NoWebhookUrl(f"The tenant {current.tenant.slug} has no webhook URL.")
+    result = delivery_attempt(delivery=current, triggered_by=f"{actor.type}:{actor.id}")
     audit_record(
         tenant=result.tenant,
         object_type=result.object_type,

@@ -1,58 +1,230 @@
-"""Support staff in a real browser: log in, filter payments, open one, read its trail."""
+"""Support staff in a real browser: sign in (with a one-time code), read the dashboard, scan
+the payment list at 1366 and 1920 px, search as staff type, open a payment.
+
+Screenshots land in var/screenshots/ (git-ignored) for a person to look at.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.utils import timezone
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from gateway.audit import Actor
+from payments.models import Payment
+from payments.services import transfer_transition
+from payments.states import Status
 from payments.tests.admin.factories import HOSTILE, make_transfer, make_transfer_with_history
 
-SCREENSHOT = "/tmp/admin_payment.png"  # noqa: S108 - a file for a person to look at
+SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
+PASSWORD = "pass-w0rd!"  # noqa: S105 - a test user's
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def test_support_filters_payments_and_reads_the_audit_trail(
-    live_server: Any, browser: Any, django_user_model: Any, tenant: Any
+def screenshot(browser: Any, name: str, width: int) -> Path:
+    """The whole page at this width, saved for a person to look at."""
+    browser.set_window_size(width, 900)
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(width, min(max(height, 600), 4000))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}-{width}.png"
+    browser.save_screenshot(str(path))
+    return path
+
+
+def log_in(browser: Any, live_server: Any, wait: Any, username: str = "support") -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    browser.get(f"{live_server.url}/admin/login/?next=/admin/")
+    browser.find_element(By.ID, "id_username").send_keys(username)
+    browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
+    wait.until(ec.presence_of_element_located((By.ID, "site-name")))
+
+
+def current_code(device: TOTPDevice) -> str:
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():0{device.digits}d}"
+
+
+@pytest.fixture
+def wait(browser: Any) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, 20)
+
+
+@pytest.fixture
+def support(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_superuser("support", "support@example.com", PASSWORD)
+
+
+@pytest.fixture
+def busy_day(tenant: Any, other_tenant: Any) -> list[Payment]:
+    """Payments as a list shows them on a busy day: long references, failures, a flag."""
+    made = [make_transfer_with_history(tenant)]
+    for index in range(8):
+        payment = make_transfer(
+            other_tenant if index % 2 else tenant,
+            amount=str(990000 + index),
+            party=f"25670000{index:04d}",
+            reference=f"invoice-2026-11-{index:04d}-customer-account-with-a-long-reference",
+        )
+        if index % 3 == 0:
+            transfer_transition(
+                transfer=payment,
+                target=Status.FAILED,
+                actor=Actor.mtn(),
+                failure_code="INTERNAL_PROCESSING_ERROR",
+                failure_message="MTN could not process the payment; the payer can try again.",
+                data={},
+            )
+        made.append(payment)
+    Payment.objects.filter(pk=made[-1].pk).update(needs_review=True)
+    return made
+
+
+def test_staff_sign_in_with_a_one_time_code_and_see_the_dashboard(
+    live_server: Any, browser: Any, wait: Any, support: Any, busy_day: Any, settings: Any
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    paid = make_transfer_with_history(tenant)
-    pending = make_transfer(tenant, reference="still-pending")
-    django_user_model.objects.create_superuser("support", "support@example.com", "pass-w0rd!")
-    wait = WebDriverWait(browser, 20)
+    settings.ADMIN_REQUIRE_2FA = True
+    device = TOTPDevice.objects.create(user=support, name="phone", confirmed=True)
 
-    # Log in.
-    browser.get(f"{live_server.url}/admin/login/?next=/admin/")
-    browser.find_element(By.ID, "id_username").send_keys("support")
-    browser.find_element(By.ID, "id_password").send_keys("pass-w0rd!")
-    browser.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
-    wait.until(ec.presence_of_element_located((By.ID, "site-name")))
-    assert "momo-gateway support" in browser.find_element(By.ID, "site-name").text
+    log_in(browser, live_server, wait)
+    # The password was right; the admin asks for the code before anything else.
+    wait.until(ec.presence_of_element_located((By.ID, "otp-form")))
+    assert "/admin/otp/" in browser.current_url
+    screenshot(browser, "otp-step", 1366)
+    browser.find_element(By.ID, "id_otp_token").send_keys(current_code(device))
+    browser.find_element(By.CSS_SELECTOR, "#otp-form [type=submit].default").click()
 
-    # Payments, both of them; then only the successful ones.
-    browser.find_element(By.CSS_SELECTOR, "a[href='/admin/payments/payment/']").click()
+    board = wait.until(ec.presence_of_element_located((By.ID, "dashboard")))
+    assert "Success rate this week" in board.text
+    assert "INTERNAL_PROCESSING_ERROR" in board.text
+    chart = browser.find_element(By.CSS_SELECTOR, "#chart-payments svg.gateway-chart")
+    assert chart.size["width"] > 300
+    assert chart.size["height"] > 80
+    today = timezone.localdate().isoformat()
+    bars = browser.find_elements(By.CSS_SELECTOR, "#chart-payments rect")
+    assert any(today in bar.get_attribute("innerHTML") for bar in bars)
+    # The page loads nothing from another host.
+    hosts = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => new URL(e.name).host)"
+    )
+    assert set(hosts) <= {live_server.url.split("//")[1]}
+    screenshot(browser, "dashboard", 1366)
+    screenshot(browser, "dashboard", 1920)
+
+
+def test_staff_without_a_device_enrol_by_scanning_a_qr_code(
+    live_server: Any, browser: Any, wait: Any, support: Any, settings: Any
+) -> None:
+    import base64
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    settings.ADMIN_REQUIRE_2FA = True
+
+    log_in(browser, live_server, wait)
+    qr = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#otp-qr svg")))
+    assert "/admin/otp/enrol/" in browser.current_url
+    assert qr.size["width"] >= 150
+    screenshot(browser, "otp-enrol", 1366)
+    # What a person types into their app by hand, turned into the app's current code.
+    key = browser.find_element(By.ID, "otp-manual-key").text.replace(" ", "")
+    secret = base64.b32decode(key + "=" * (-len(key) % 8))
+    code = TOTP(secret, 30, 0, 6, 0).token()
+    browser.find_element(By.ID, "id_otp_token").send_keys(f"{code:06d}")
+    browser.find_element(By.CSS_SELECTOR, "#otp-form [type=submit].default").click()
+
+    wait.until(ec.presence_of_element_located((By.ID, "content-main")))
+    assert browser.current_url.endswith("/admin/")
+    assert TOTPDevice.objects.get(user=support).confirmed
+
+
+@pytest.mark.parametrize("width", [1366, 1920])
+def test_payment_list_reads_at_a_glance(
+    live_server: Any, browser: Any, wait: Any, support: Any, busy_day: Any, width: int
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    log_in(browser, live_server, wait)
+    browser.set_window_size(width, 1000)
+    browser.get(f"{live_server.url}/admin/payments/payment/")
     wait.until(ec.presence_of_element_located((By.ID, "result_list")))
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")) == 2
-    browser.find_element(
-        By.CSS_SELECTOR, "#changelist-filter a[href*='status__exact=SUCCESSFUL']"
-    ).click()
-    wait.until(ec.url_contains("status__exact=SUCCESSFUL"))
+
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
-    assert len(rows) == 1
-    assert str(paid.pk) in rows[0].text
-    assert str(pending.pk) not in browser.find_element(By.ID, "result_list").text
+    assert len(rows) == len(busy_day)
+    header = browser.find_element(By.CSS_SELECTOR, "#result_list thead th.column-status_display")
+    heights = {row.size["height"] for row in rows}
+    # One line per row: no id, label or reference wraps (a wrapped cell doubles a row).
+    assert max(heights) < 2 * min(heights), heights
+    assert header.size["height"] < 50
+    for cell in browser.find_elements(By.CSS_SELECTOR, "#result_list td, #result_list th"):
+        assert cell.size["height"] <= max(heights) + 1
+    # No sideways scrolling: the table fits beside the filters.
+    table = browser.find_element(By.ID, "result_list")
+    container = browser.find_element(By.CSS_SELECTOR, "#changelist .results")
+    assert table.size["width"] <= container.size["width"] + 1
+    assert browser.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth"
+    )
+    # Quiet rows: the flag only on the one that needs review; failures say why.
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".gateway-flag")) == 1
+    reasons = browser.find_elements(By.CSS_SELECTOR, ".gateway-reason")
+    assert reasons
+    assert reasons[0].get_attribute("title").startswith("MTN could not process")
+    screenshot(browser, "payment-list", width)
+
+
+def test_support_searches_as_they_type_and_reads_a_payment(
+    live_server: Any, browser: Any, wait: Any, support: Any, busy_day: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+
+    paid = busy_day[0]
+    log_in(browser, live_server, wait)
+
+    def search(term: str) -> list[Any]:
+        browser.get(f"{live_server.url}/admin/payments/payment/")
+        box = wait.until(ec.presence_of_element_located((By.ID, "searchbar")))
+        box.send_keys(term, Keys.ENTER)
+        wait.until(ec.url_contains("q="))
+        return browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+
+    # The first segment of the id, as the list shows it.
+    [row] = search(str(paid.pk).split("-")[0])
+    assert row.find_element(By.CSS_SELECTOR, ".gateway-id").get_attribute("title") == str(paid.pk)
+    # The payer's number as the API takes it, with the +.
+    assert [
+        r.find_element(By.CSS_SELECTOR, ".gateway-id").get_attribute("title")
+        for r in search(f"+{paid.payer}")
+    ] == [str(paid.pk)]
 
     # Open it: its fields, and its audit trail on the same page.
-    rows[0].find_element(By.CSS_SELECTOR, "th a").click()
+    row = search(str(paid.pk).split("-")[0])[0]
+    row.find_element(By.CSS_SELECTOR, "th a").click()
     trail = wait.until(ec.presence_of_element_located((By.ID, "audit-trail")))
-    assert str(paid.pk) in browser.title or str(paid.pk) in browser.page_source
+    assert str(paid.pk) in browser.find_element(By.ID, "content-main").text
     assert "payment.created" in trail.text
     assert "payment.succeeded" in trail.text
     assert "api_key:mgw_testkey0" in trail.text
+    assert " UTC" in trail.text
+    assert "MTN reference ID" in browser.find_element(By.ID, "content-main").text
     callbacks = browser.find_element(By.ID, "mtn-callbacks").text
     assert "Per-payment URL" in callbacks
     deliveries = browser.find_element(By.ID, "merchant-deliveries").text
@@ -61,6 +233,22 @@ def test_support_filters_payments_and_reads_the_audit_trail(
     # The untrusted metadata and MTN body are shown as text, never run.
     assert HOSTILE in browser.find_element(By.ID, "content-main").text
     assert browser.execute_script("return window.__xss === undefined")
+    screenshot(browser, "payment-page", 1366)
 
-    browser.set_window_size(1366, browser.execute_script("return document.body.scrollHeight"))
-    browser.save_screenshot(SCREENSHOT)
+
+def test_the_favicon_and_view_site_work_in_the_browser(
+    live_server: Any, browser: Any, wait: Any, support: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    log_in(browser, live_server, wait)
+    favicon = browser.execute_async_script(
+        "const done = arguments[0];"
+        "fetch('/favicon.ico').then(r => done(r.status + ' ' + r.headers.get('content-type')));"
+    )
+    assert favicon == "200 image/svg+xml"
+    browser.find_element(By.CSS_SELECTOR, "#user-tools a[href='/api/docs/']").click()
+    wait.until(ec.url_contains("/api/docs/"))
+    browser.get(f"{live_server.url}/no-such-page")
+    assert "Nothing here" in browser.find_element(By.TAG_NAME, "h1").text

@@ -71,8 +71,8 @@ def test_payout_list_and_page_load(admin_client, tenant):
         ("currency=EUR", "pending"),
         ("needs_review__exact=1", "pending"),
         # A final status from MTN means MTN has the transaction: "paid" counts as submitted.
-        ("submission__exact=submitted", "paid"),
-        ("submission__exact=queued", "pending"),
+        ("submission=submitted", "paid"),
+        ("submission=queued", "pending"),
     ],
 )
 def test_payment_list_filters(admin_client, paid, query, expected):
@@ -112,7 +112,13 @@ def test_payment_list_date_hierarchy(admin_client, paid):
         "{id}",
         "{id_upper}",
         "{mtn_reference_id}",
+        "{id_start}",  # the first segment, as the list shows it
+        "{id_start_upper}",
+        "{id_start}-{id_second}",
+        "{mtn_reference_id_start}",
         "771234567",  # part of the payer's number
+        "+256771234567",  # as the API accepts it
+        "+256 77 123 4567",  # as people write it
         "order-1001",
         "ORDER-10",  # part of the reference, any case
         "987654321",  # MTN's financial transaction id, whole
@@ -121,7 +127,13 @@ def test_payment_list_date_hierarchy(admin_client, paid):
 def test_payment_search_finds_it(admin_client, paid, term):
     other = make_transfer(paid.tenant, party="256700000000", reference="another")
     term = term.format(
-        id=paid.pk, id_upper=str(paid.pk).upper(), mtn_reference_id=paid.mtn_reference_id
+        id=paid.pk,
+        id_upper=str(paid.pk).upper(),
+        id_start=str(paid.pk)[:8],
+        id_start_upper=str(paid.pk)[:8].upper(),
+        id_second=str(paid.pk)[9:13],
+        mtn_reference_id=paid.mtn_reference_id,
+        mtn_reference_id_start=str(paid.mtn_reference_id)[:8],
     )
 
     response = admin_client.get(PAYMENTS, {"q": term})
@@ -131,9 +143,13 @@ def test_payment_search_finds_it(admin_client, paid, term):
     assert str(other.pk) not in listed_ids(response)
 
 
-@pytest.mark.parametrize("term", ["{id_start}", "nothing-like-this", str(uuid.uuid4()), "  "])
+@pytest.mark.parametrize(
+    "term", ["{other_start}", "nothing-like-this", str(uuid.uuid4()), "+256 70", "  "]
+)
 def test_payment_search_without_a_match(admin_client, paid, term):
-    term = term.format(id_start=str(paid.pk)[:8])
+    # An id prefix that is not this payment's: the same length, one digit changed.
+    start = str(paid.pk)[:8]
+    term = term.format(other_start=start[:-1] + ("0" if start[-1] != "0" else "1"))
 
     response = admin_client.get(PAYMENTS, {"q": term})
 
@@ -169,7 +185,9 @@ def test_payment_page_shows_all_fields_and_hides_the_callback_token(admin_client
         "987654321",
         "256771234567",
         "order-1001",
-        "Submitted: MTN accepted the reference",
+        "Accepted by MTN, which then reported it SUCCESSFUL.",
+        "MTN reference ID",
+        "MTN financial transaction ID",
     ):
         assert text in content
     assert paid.callback_token not in content

@@ -194,7 +194,28 @@ def test_staff_without_view_permission_cannot_recheck(client, django_user_model,
     assert not AuditEvent.objects.filter(action="payment.rechecked").exists()
 
 
-def test_view_only_staff_may_recheck(viewer_client, mtn_http, pending):
+def test_view_only_staff_may_not_recheck(viewer_client, mtn_http, pending):
+    mtn_says(mtn_http, pending)
+
+    assert viewer_client.post(button_url(pending)).status_code == 403
+    assert (
+        "Re-check status with MTN"
+        not in viewer_client.get(
+            reverse("admin:payments_payment_change", args=[pending.pk])
+        ).content.decode()
+    )
+
+    assert not AuditEvent.objects.filter(action="payment.rechecked").exists()
+    assert mtn_calls(mtn_http, "requesttopay/") == []
+    assert Payment.objects.get(pk=pending.pk).status == Status.PENDING
+
+
+def test_staff_with_the_recheck_permission_may_recheck(viewer_client, mtn_http, pending):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    viewer = get_user_model().objects.get(username="viewer")
+    viewer.user_permissions.add(Permission.objects.get(codename="recheck_transfer"))
     mtn_says(mtn_http, pending)
 
     viewer_client.post(button_url(pending))

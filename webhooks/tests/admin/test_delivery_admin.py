@@ -174,19 +174,25 @@ def test_redeliver_button_on_the_page(admin_client, delivery, merchant):
     assert delivery.attempts.count() == 2
 
 
-def test_redeliver_without_a_webhook_url_records_the_error(admin_client, tenant, other_tenant):
+def test_redeliver_without_a_webhook_url_says_why_and_records_no_attempt(
+    admin_client, tenant, other_tenant, merchant
+):
     from payments.tests.admin.factories import make_payout_with_history
 
-    payout = make_payout_with_history(other_tenant)
+    payout = make_payout_with_history(other_tenant)  # bob has no webhook URL
     delivery = MerchantDelivery.objects.get(object_id=payout.pk)
+    before = MerchantDelivery.objects.filter(pk=delivery.pk).values().get()
 
     response = redeliver(admin_client, delivery)
 
     [message] = messages_of(response)
-    assert "The tenant has no webhook URL." in message
-    assert delivery.attempts.get().error == "The tenant has no webhook URL."
-    delivery.refresh_from_db()
-    assert delivery.state == MerchantDelivery.State.NO_ENDPOINT
+    assert "not redelivered" in message
+    assert "The tenant bob has no webhook URL." in message
+    assert "no attempt was recorded" in message
+    assert not delivery.attempts.exists()
+    assert MerchantDelivery.objects.filter(pk=delivery.pk).values().get() == before
+    assert not AuditEvent.objects.filter(action="webhook.redelivered").exists()
+    assert len(merchant.calls) == 0
 
 
 def test_redeliver_refuses_too_many_rows(admin_client, tenant, merchant):
