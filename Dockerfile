@@ -13,8 +13,14 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 COPY . .
-# Settings refuse the development SECRET_KEY with DEBUG off; collectstatic needs no real one.
-RUN DEBUG=false SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --noinput \
+# Settings refuse development secrets with DEBUG off; collectstatic uses none of them, so it
+# gets throwaway values that exist only for this one command (never in the image's ENV).
+RUN DEBUG=false SECRET_KEY=collectstatic-only-not-a-secret \
+    MTN_COLLECTION_SUBSCRIPTION_KEY=build MTN_COLLECTION_API_USER=build MTN_COLLECTION_API_KEY=build \
+    MTN_DISBURSEMENT_SUBSCRIPTION_KEY=build MTN_DISBURSEMENT_API_USER=build \
+    MTN_DISBURSEMENT_API_KEY=build MTN_WEBHOOK_SECRET=build \
+    FIELD_ENCRYPTION_KEYS=YnVpbGQtb25seS1ub3QtYS1zZWNyZXQtMzItYnl0ZXM= \
+    python manage.py collectstatic --noinput \
     && python -m compileall -q /app
 
 # --- runtime: no compilers, no pip cache, not root ------------------------------------------

@@ -18,6 +18,9 @@ from mtn.accounts import forget_clients
 from payments import services
 from tenants.services import tenant_create
 
+# Redis outages through a proxy the test controls: dead_redis, silent_redis, redis_behind_proxy.
+pytest_plugins = ["tests.outage"]
+
 
 @dataclass
 class TenantCredentials:

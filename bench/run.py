@@ -302,6 +302,14 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
         "CALLBACK_RATE_LIMIT": "100000000/s",
         "MTN_BASE_URL": f"http://127.0.0.1:{sim_port}",
         "MTN_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        # DEBUG is off: the settings refuse the simulator's default credentials and the dev
+        # encryption key, so the gateway and its simulator share these throwaways instead.
+        **{
+            f"MTN_{product}_{name}": str(uuid.uuid4()) if name == "API_USER" else uuid.uuid4().hex
+            for product in ("COLLECTION", "DISBURSEMENT")
+            for name in ("SUBSCRIPTION_KEY", "API_USER", "API_KEY")
+        },
+        "FIELD_ENCRYPTION_KEYS": "YmVuY2gtb25seS1ub3QtYS1zZWNyZXQtMzItYnl0ZXM=",
         "MTN_STATUS_POLL_AFTER_SECONDS": "3600",
         "DB_CONN_MAX_AGE": "600",
         "LOG_LEVEL": args.log_level,

@@ -7,14 +7,20 @@ Every error under ``/api/`` is rendered as
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError as DjangoInterfaceError
+from django.db import OperationalError as DjangoOperationalError
 from django.http import Http404
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
+
+from gateway import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +103,91 @@ class Forbidden(GatewayError):
     default_message = "You may not do this."
 
 
+class ServiceUnavailable(GatewayError):
+    code = "service_unavailable"
+    http_status = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_message = (
+        "The database cannot be reached right now; retry after Retry-After seconds, with the "
+        "same Idempotency-Key for a create."
+    )
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+# What a client is told to wait when the database is down: a PostgreSQL restart or failover
+# takes seconds, and a retry against a database that is still down costs the gateway little.
+RETRY_AFTER_SECONDS = 5
+
+
+def _unavailable_types() -> tuple[type[BaseException], ...]:
+    # Django wraps the driver's errors in its own, but a few paths (a connection being set up
+    # or closed) can let psycopg's through.
+    types: tuple[type[BaseException], ...] = (DjangoOperationalError, DjangoInterfaceError)
+    try:
+        import psycopg
+    except ImportError:  # SQLite-only installs
+        return types
+    return (*types, psycopg.OperationalError, psycopg.InterfaceError)
+
+
+_DATABASE_UNAVAILABLE = _unavailable_types()
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be used right now (down, restarting, cut
+    off, connection lost, or too busy: a lock or statement timeout), rather than a bug.
+
+    These are the DB-API's OperationalError and InterfaceError: "errors related to the
+    database's operation and not necessarily under the control of the programmer".
+    """
+    return isinstance(exc, _DATABASE_UNAVAILABLE)
+
+
+class OccasionalWarning:
+    """A warning logged at most once per ``every`` seconds per process, however often it
+    happens; the next line says how many were not logged in between."""
+
+    def __init__(self, logger: logging.Logger, every: float) -> None:
+        self.logger = logger
+        self.every = every
+        self._lock = threading.Lock()
+        self._logged_at: float | None = None
+        self._skipped = 0
+
+    def __call__(self, message: str, *args: Any, **kwargs: Any) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if self._logged_at is not None and now - self._logged_at < self.every:
+                self._skipped += 1
+                return
+            skipped, self._skipped, self._logged_at = self._skipped, 0, now
+        if skipped:
+            message += " (%d more since the last such line)"
+            args = (*args, skipped)
+        self.logger.warning(message, *args, **kwargs)
+
+
+_database_warning = OccasionalWarning(logging.getLogger("gateway.database"), every=10.0)
+
+
+def database_unavailable(exc: BaseException, *, where: str, path: str) -> ServiceUnavailable:
+    """Record a request refused because the database is unavailable; the error to answer.
+
+    One warning line every few seconds at most, without a traceback: an outage is news
+    once, not on every request, and it is not a bug.
+    """
+    metrics.database_unavailable(where=where)
+    _database_warning(
+        "database unavailable (%s: %s); answering 503 on %s",
+        type(exc).__name__,
+        str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+        path,
+        extra={"event": "database.unavailable"},
+    )
+    return ServiceUnavailable()
+
+
 class NotAcceptable(GatewayError):
     code = "not_acceptable"
     http_status = status.HTTP_406_NOT_ACCEPTABLE
@@ -172,6 +263,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     Unknown exceptions return ``None`` so that they stay 500s (rendered as the envelope by
     ``ApiErrorMiddleware``) and are logged with the request id: a 500 is a bug to fix.
     """
+    if is_database_unavailable(exc):
+        request = context.get("request")
+        path = request.path if request is not None else ""
+        where = "callback" if path.startswith("/api/v1/webhooks/") else "api"
+        return error_response(database_unavailable(exc, where=where, path=path))
     translated = translate_exception(exc)
     if translated is None:
         return None

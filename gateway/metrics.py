@@ -105,6 +105,26 @@ RATE_LIMITED = Counter(
     ["scope"],
     registry=REGISTRY,
 )
+RATE_LIMIT_FAIL_OPEN = Counter(
+    "momo_rate_limit_fail_open",
+    "Requests let through without a rate-limit check because Redis could not be reached, "
+    "by scope (api, callback).",
+    ["scope"],
+    registry=REGISTRY,
+)
+CACHE_FALLBACK = Counter(
+    "momo_cache_fallback",
+    "Cache operations (MTN tokens, admin login counters) served from the process's own "
+    "memory because Redis could not be reached.",
+    registry=REGISTRY,
+)
+DATABASE_UNAVAILABLE = Counter(
+    "momo_database_unavailable",
+    "Requests answered 503 service_unavailable because the database could not be reached, "
+    "by where it happened (api, callback, admin, other).",
+    ["where"],
+    registry=REGISTRY,
+)
 
 
 # --- recording (one call where each thing happens) ----------------------------------------
@@ -137,6 +157,18 @@ def delivery_attempted(*, status_code: int | None, succeeded: bool, duration_ms:
 
 def rate_limited(*, scope: str) -> None:
     RATE_LIMITED.labels(scope).inc()
+
+
+def rate_limit_failed_open(*, scope: str) -> None:
+    RATE_LIMIT_FAIL_OPEN.labels(scope).inc()
+
+
+def cache_fell_back() -> None:
+    CACHE_FALLBACK.inc()
+
+
+def database_unavailable(*, where: str) -> None:
+    DATABASE_UNAVAILABLE.labels(where).inc()
 
 
 def install() -> None:

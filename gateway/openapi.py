@@ -43,6 +43,10 @@ COMMON_ERRORS = {
     ),
     403: error("`tenant_suspended`."),
     429: error("`rate_limited`; see `Retry-After`."),
+    503: error(
+        "`service_unavailable`: the database cannot be reached; retry after `Retry-After` "
+        "seconds (a create with the same `Idempotency-Key`)."
+    ),
 }
 NOT_FOUND = {404: error("`not_found` (another tenant's object is not found either).")}
 CREATE_ERRORS = {

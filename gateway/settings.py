@@ -6,6 +6,7 @@ project touches ``os.environ``.
 
 from __future__ import annotations
 
+import base64
 import os
 import tempfile
 from decimal import Decimal
@@ -63,10 +64,6 @@ def env_float(name: str, default: float) -> float:
 DEV_SECRET_KEY = "dev-insecure-momo-gateway-secret-key-change-me-in-production"  # noqa: S105
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
-if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
-    raise ImproperlyConfigured(
-        "SECRET_KEY is the built-in development value; set SECRET_KEY (or DEBUG=true) to start."
-    )
 
 ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "").split(",") if h.strip()]
 if DEBUG and not ALLOWED_HOSTS:
@@ -102,6 +99,7 @@ if BENCH_ENDPOINTS:
 MIDDLEWARE = [
     "gateway.middleware.RequestIdMiddleware",
     "gateway.logging.AccessLogMiddleware",
+    "gateway.middleware.ChunkedBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -139,8 +137,18 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        # A persistent connection is checked before a request first uses it, and replaced
+        # if PostgreSQL restarted or dropped it meanwhile: the request then succeeds instead
+        # of failing on a dead connection (one "SELECT 1" per request that uses the database).
+        conn_health_checks=env_bool("DB_CONN_HEALTH_CHECKS", True),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that does not answer fails a request within seconds (503) rather than
+    # holding a gunicorn thread until its timeout.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5)
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite is the try-it-out default: wait on a busy database instead of failing at once,
     # and take the write lock at BEGIN so that concurrent writers queue instead of deadlocking.
@@ -158,19 +166,30 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
+# Redis holds only what can be rebuilt (rate-limit counters, MTN tokens): a request waits at
+# most this long for it, then goes on without it (gateway/cache.py).
+REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 0.25)
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            "BACKEND": "gateway.cache.FailoverRedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT_SECONDS,
+                "SOCKET_TIMEOUT": REDIS_TIMEOUT_SECONDS,
+            },
         }
     }
 else:
+    # The embedded default keeps rate-limit counters and tokens per process on purpose (one
+    # process for trying it out); production sets REDIS_URL.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    # Without REDIS_URL the embedded default keeps rate-limit counters per process on
-    # purpose (one process for trying it out); production sets REDIS_URL.
-    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+SILENCED_SYSTEM_CHECKS = [
+    # django-ratelimit counts admin logins only (gateway/admin_login.py): per process without
+    # Redis on purpose, and FailoverRedisCache is django-redis's cache, which it supports.
+    "django_ratelimit.E003",
+    "django_ratelimit.W001",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -294,7 +313,8 @@ MTN_DISBURSEMENT_SUBSCRIPTION_KEY = env_str(
 MTN_DISBURSEMENT_API_USER = env_str("MTN_DISBURSEMENT_API_USER", SIMULATOR_DISBURSEMENT_API_USER)
 MTN_DISBURSEMENT_API_KEY = env_str("MTN_DISBURSEMENT_API_KEY", "simulator-disbursement-api-key")
 MTN_CALLBACK_URL = env_str("MTN_CALLBACK_URL").rstrip("/")
-MTN_WEBHOOK_SECRET = env_str("MTN_WEBHOOK_SECRET", "dev-mtn-webhook-secret")
+DEV_MTN_WEBHOOK_SECRET = "dev-mtn-webhook-secret"  # noqa: S105 - the development value
+MTN_WEBHOOK_SECRET = env_str("MTN_WEBHOOK_SECRET", DEV_MTN_WEBHOOK_SECRET)
 MTN_VERIFY_CALLBACKS = env_bool("MTN_VERIFY_CALLBACKS", True)
 MTN_STATUS_POLL_AFTER_SECONDS = env_int("MTN_STATUS_POLL_AFTER_SECONDS", 60)
 # HTTP timeouts for every call to MTN (connect, read), in seconds.
@@ -303,6 +323,63 @@ MTN_READ_TIMEOUT = env_float("MTN_READ_TIMEOUT", 10.0)
 # Retries inside one API request before the payment is left for the worker.
 MTN_SUBMIT_MAX_TRIES = env_int("MTN_SUBMIT_MAX_TRIES", 3)
 MTN_SUBMIT_MAX_SECONDS = env_float("MTN_SUBMIT_MAX_SECONDS", 8.0)
+
+# --- Refusing to start on development secrets ---------------------------------------------
+
+
+def _fernet_key_problem(key: str) -> str | None:
+    try:
+        raw = base64.urlsafe_b64decode(key.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raw = b""
+    if len(raw) != 32:
+        return "is not a Fernet key (32 bytes, url-safe base64: Fernet.generate_key())"
+    return None
+
+
+for _index, _key in enumerate(env_list("FIELD_ENCRYPTION_KEYS"), start=1):
+    if _problem := _fernet_key_problem(_key):
+        raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEYS: key {_index} {_problem}.")
+
+# Each variable that must hold a real secret with DEBUG off, and its development value.
+_PRODUCTION_SECRETS = {
+    "SECRET_KEY": DEV_SECRET_KEY,
+    "MTN_COLLECTION_SUBSCRIPTION_KEY": "simulator-collection-subscription-key",
+    "MTN_COLLECTION_API_USER": SIMULATOR_COLLECTION_API_USER,
+    "MTN_COLLECTION_API_KEY": "simulator-collection-api-key",
+    "MTN_DISBURSEMENT_SUBSCRIPTION_KEY": "simulator-disbursement-subscription-key",
+    "MTN_DISBURSEMENT_API_USER": SIMULATOR_DISBURSEMENT_API_USER,
+    "MTN_DISBURSEMENT_API_KEY": "simulator-disbursement-api-key",
+    "MTN_WEBHOOK_SECRET": DEV_MTN_WEBHOOK_SECRET,
+}
+
+
+def _development_secrets() -> list[str]:
+    """What makes these settings unsafe for production: one line per variable."""
+    problems = []
+    for name, development_value in _PRODUCTION_SECRETS.items():
+        value = env_str(name).strip()
+        if not value:
+            problems.append(f"{name} is not set")
+        elif value == development_value:
+            problems.append(f"{name} is the built-in development value")
+    keys = env_list("FIELD_ENCRYPTION_KEYS")
+    if not keys:
+        problems.append("FIELD_ENCRYPTION_KEYS is not set")
+    elif DEV_FIELD_ENCRYPTION_KEY in keys:
+        problems.append("FIELD_ENCRYPTION_KEYS holds the built-in development key")
+    return problems
+
+
+# Every process reads these settings first (manage.py commands, gunicorn's workers), so none
+# of them starts on a secret that is in this file for all to read.
+if not DEBUG and (_unsafe := _development_secrets()):
+    raise ImproperlyConfigured(
+        "Refusing to start with DEBUG off: "
+        + "; ".join(_unsafe)
+        + ". Set each to its production value (docs/operations.md, 'First deployment'), "
+        "or DEBUG=true for development."
+    )
 
 # --- Logging ------------------------------------------------------------------------------
 

@@ -7,6 +7,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from gateway import health, metrics, pages
 from gateway.query import trailing_slash_not_found
 
+# A database outage that escapes every view and middleware is still a 503, not a 500.
+handler500 = "gateway.middleware.server_error"
+
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from django.db import close_old_connections, models, transaction
+from django.db import close_old_connections, connections, models, transaction
 from django.utils import timezone
 
+from gateway.errors import is_database_unavailable
 from gateway.idempotency import idempotency_keys_purge
 from gateway.logging import log_context
 from payments.models import Payment, Payout, Refund
@@ -35,6 +36,10 @@ logger = logging.getLogger("gateway.worker")
 LEASE = timedelta(seconds=60)
 BATCH_SIZE = 20
 PURGE_EVERY = timedelta(minutes=10)
+# While the database cannot be reached: wait this long after the first failed round, twice as
+# long after each further one, never more than the cap (so recovery is noticed soon).
+OUTAGE_FIRST_WAIT = 0.5
+OUTAGE_MAX_WAIT = 10.0
 
 
 def claim_due(model: type[models.Model], *, now: Any, limit: int = BATCH_SIZE) -> list[Any]:
@@ -91,7 +96,11 @@ class Worker:
                 try:
                     with log_context(payment_id=_payment_id_of(row)):
                         action = work(row)
-                except Exception:
+                except Exception as exc:
+                    if is_database_unavailable(exc):
+                        # Every other row would fail the same way: end the round. This one's
+                        # lease runs out and it is retried; its work is safe to do twice.
+                        raise
                     # One bad row must not stop the others; its lease expires and it is retried.
                     logger.exception("worker: %s %s failed", name, row.pk)
                     action = "error"
@@ -126,18 +135,49 @@ class Worker:
 
     def run_forever(self, idle_sleep: float = 1.0) -> None:
         logger.info("worker started")
+        outage_wait = 0.0  # > 0 while the database cannot be reached
         while not self.stop_event.is_set():
             close_old_connections()
             try:
                 counts = self.run_once()
-            except Exception:
-                logger.exception("worker: round failed; retrying shortly")
-                counts = {}
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    logger.exception("worker: round failed; retrying shortly")
+                    counts = {}
+                else:
+                    outage_wait = self._database_unavailable(exc, outage_wait)
+                    self.stop_event.wait(outage_wait)
+                    continue
+            if outage_wait:
+                logger.info(
+                    "worker: the database answers again; carrying on",
+                    extra={"event": "worker.database_available"},
+                )
+                outage_wait = 0.0
             if counts:
                 logger.info("worker: %s", " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
             else:
                 self.stop_event.wait(idle_sleep)
         logger.info("worker stopped")
+
+    @staticmethod
+    def _database_unavailable(exc: BaseException, waited: float) -> float:
+        """Log the outage (when it starts, then once per ``OUTAGE_MAX_WAIT``), drop the broken
+        connection, and return how long to wait before the next round."""
+        wait = min(waited * 2, OUTAGE_MAX_WAIT) if waited else OUTAGE_FIRST_WAIT
+        if not waited or wait == OUTAGE_MAX_WAIT:
+            logger.warning(
+                "worker: the database cannot be reached (%s: %s); retrying in %.1fs",
+                type(exc).__name__,
+                str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+                wait,
+                extra={"event": "worker.database_unavailable"},
+            )
+        # A connection that failed is useless even if the server comes back: drop it now, so
+        # the next round opens a fresh one (close_old_connections would, at its next call).
+        for connection in connections.all(initialized_only=True):
+            connection.close_if_unusable_or_obsolete()
+        return wait
 
     def install_signal_handlers(self) -> None:
         def stop(signum: int, frame: Any) -> None:

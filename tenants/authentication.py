@@ -9,8 +9,6 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
-from django_ratelimit import ALL
-from django_ratelimit.core import get_usage
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -24,6 +22,7 @@ from gateway.sql import ModelColumns, fetch_rows
 from tenants import key_cache
 from tenants.keys import api_key_prefix, hash_api_key
 from tenants.models import ApiKey, Tenant
+from tenants.rates import rate_hit
 
 # last_used_at is a support aid, not an audit record: refresh it at most this often so
 # that authentication stays a single read on the hot path.
@@ -137,17 +136,8 @@ class IsTenantActive(BasePermission):
         return True
 
 
-def _rate_for(group: str, request: Any) -> str:
-    principal = request.user
-    return principal.tenant.rate_limit or settings.RATE_LIMIT_DEFAULT
-
-
-def _key_for(group: str, request: Any) -> str:
-    return str(request.user.api_key.pk)
-
-
 class ApiKeyRateThrottle(BaseThrottle):
-    """Per-API-key rate limit through django-ratelimit's counters (Redis when configured)."""
+    """Per-API-key rate limit (``tenants.rates``: one Redis round trip, fails open)."""
 
     def __init__(self) -> None:
         self._wait: float | None = None
@@ -155,12 +145,15 @@ class ApiKeyRateThrottle(BaseThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
         if not isinstance(request.user, TenantPrincipal):
             return True
-        usage = get_usage(
-            request, group="api", key=_key_for, rate=_rate_for, method=ALL, increment=True
+        principal = request.user
+        usage = rate_hit(
+            scope="api",
+            key=str(principal.api_key.pk),
+            rate=principal.tenant.rate_limit or settings.RATE_LIMIT_DEFAULT,
         )
-        if usage is None or not usage["should_limit"]:
+        if usage is None or not usage.should_limit:
             return True
-        self._wait = max(float(usage["time_left"]), 1.0)
+        self._wait = max(usage.time_left, 1.0)
         metrics.rate_limited(scope="api")
         return False
 

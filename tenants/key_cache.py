@@ -42,6 +42,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
+from gateway.cache import circuit as redis_circuit
 from tenants.models import ApiKey, Tenant
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,10 @@ def shared_generation() -> int | None:
             generation = cache.get(GENERATION_KEY)
     except Exception:  # noqa: BLE001 - any cache failure means: do without the cache
         _shared_down_until = time.monotonic() + RETRY_SHARED_AFTER_SECONDS
+        return None
+    if redis_circuit.is_open:
+        # Redis is down and the cache answered from this process's memory (gateway.cache):
+        # that generation is not shared, so a revocation elsewhere would not reach it.
         return None
     return generation if isinstance(generation, int) else None
 

@@ -70,6 +70,10 @@ def _callback_docs(operation_id: str, summary: str, refusal: tuple[int, str]) ->
             status: error(text),
             413: _TOO_LARGE,
             429: error("`rate_limited`."),
+            503: error(
+                "`service_unavailable`: the database cannot be reached, nothing was stored; "
+                "MTN retries later (`Retry-After`)."
+            ),
         },
         auth=[],
     )
@@ -152,6 +156,7 @@ class MtnCallbackHealthView(APIView):
                 },
             ),
             405: OpenApiResponse(description="`method_not_allowed`."),
+            503: error("`service_unavailable`: the database cannot be reached."),
         },
         auth=[],
     )

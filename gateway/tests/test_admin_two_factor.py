@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from gateway.tests.production.helpers import production_secrets
 from gateway.tests.test_settings import random_secret_key
 
 PASSWORD = "right-password-123"  # noqa: S105 - a test user's
@@ -232,9 +233,10 @@ def test_two_factor_is_required_by_default_only_with_debug_off(env, expected):
     environment = {
         name: value
         for name, value in os.environ.items()
-        if name not in {"DEBUG", "ADMIN_REQUIRE_2FA", "SECRET_KEY", "ALLOWED_HOSTS"}
+        if name not in {"DEBUG", "ADMIN_REQUIRE_2FA", "ALLOWED_HOSTS", *production_secrets()}
     }
-    environment.update(env, SECRET_KEY=random_secret_key())
+    # Real secrets: with DEBUG off the settings refuse to load on development ones.
+    environment.update({**production_secrets(), **env, "SECRET_KEY": random_secret_key()})
     result = subprocess.run(
         [
             sys.executable,

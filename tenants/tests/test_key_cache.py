@@ -136,3 +136,9 @@ def test_nothing_is_cached_where_the_cache_is_per_process(alice, settings):
 
     assert auth_reads(alice.client) == (200, 1)
     assert auth_reads(alice.client) == (200, 1)
+
+
+def test_nothing_is_cached_while_redis_is_down_and_the_cache_answers_from_memory(dead_redis):
+    # FailoverRedisCache answers from this process's memory while Redis is down: such a
+    # generation is not shared, so a revocation in another process could not reach it.
+    assert key_cache.shared_generation() is None

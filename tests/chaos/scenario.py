@@ -78,6 +78,16 @@ class Outcome:
     connection_errors: int = 0
     problems: list[str] = field(default_factory=list)
     replayed: bool = False
+    unavailable: int = 0  # 503 service_unavailable answers (the database was down)
+
+
+def _is_service_unavailable(response: requests.Response) -> bool:
+    """A 503 as the contract has it: the JSON envelope and a Retry-After in seconds."""
+    try:
+        code = response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return code == "service_unavailable" and response.headers.get("Retry-After", "").isdigit()
 
 
 class Merchants:
@@ -128,6 +138,11 @@ class Merchants:
             if response.status_code in (409, 429):
                 time.sleep(min(float(response.headers.get("Retry-After") or 1), 2.0))
                 continue
+            if response.status_code == 503 and _is_service_unavailable(response):
+                # The database is down: retry after Retry-After (capped), same key and body.
+                outcome.unavailable += 1
+                time.sleep(min(float(response.headers["Retry-After"]), 2.0))
+                continue
             # Anything else is a bug: client input here is always valid. Keep retrying with
             # the same key (as a merchant would), so the run still settles, but report it.
             outcome.problems.append(f"HTTP {response.status_code}: {response.text[:300]}")
@@ -147,6 +162,10 @@ class Merchants:
                 again = self._post(order)
             except requests.RequestException:
                 time.sleep(0.5)
+                continue
+            if again.status_code == 503 and _is_service_unavailable(again):
+                outcome.unavailable += 1
+                time.sleep(min(float(again.headers["Retry-After"]), 2.0))
                 continue
             if (
                 again.status_code != 201
@@ -307,11 +326,15 @@ class LatenessMonitor(threading.Thread):
         super().__init__(daemon=True, name="chaos-lateness")
         self.stack = stack
         self.worst = 0.0
+        self.worst_at = 0.0  # when it was seen (time.time()), to match with the logs
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(1.0):
-            self.worst = max(self.worst, self.stack.db.value(LATENESS_SQL))
+            late = self.stack.db.value(LATENESS_SQL)
+            if late > self.worst:
+                self.worst = late
+                self.worst_at = time.time()
 
 
 def unprocessed_callbacks(stack: ChaosStack) -> list[dict[str, Any]]:
@@ -462,7 +485,8 @@ def summary(
         + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in timings.items())
         + f"\n  final: {dict(sorted(final.items()))}"
         + f"\n  merchant answers: {dict(sorted(statuses.items()))}, connection errors "
-        f"{sum(o.connection_errors for o in outcomes)}, replays checked "
+        f"{sum(o.connection_errors for o in outcomes)}, 503s "
+        f"{sum(o.unavailable for o in outcomes)}, replays checked "
         f"{sum(o.replayed for o in outcomes)}"
         + f"\n  MTN: {len(sim)} transactions, {sum(t['conflict_count'] for t in sim.values())} "
         f"409 conflicts, {sum(t['status_reads'] for t in sim.values())} status reads; "

@@ -4,6 +4,12 @@ A fresh PostgreSQL database (created here, migrated with ``manage.py migrate``, 
 the end), the MTN simulator (``manage.py mtn_sandbox``) injecting faults, gunicorn with
 gunicorn.conf.py (2 workers), two ``manage.py run_worker`` processes, and a merchant webhook
 receiver in this process. Every process is started, killed and stopped by its own pid.
+
+With ``proxied``, gunicorn and the workers reach PostgreSQL (and Redis, when ``REDIS_URL``
+names one) through a ``TcpProxy`` (tests/proxy.py), so that a test can cut either in the
+middle of the load while the machine's own services stay up; the test's own reads go
+straight to PostgreSQL. Only the runs that cut something are proxied: the proxy's threads
+share this process with the merchants' and would slow every query of the others.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,16 +36,19 @@ import dj_database_url
 import psycopg
 import requests
 
+from gateway.tests.production.helpers import production_secrets
+from tests.proxy import TcpProxy
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
-MTN_WEBHOOK_SECRET = "chaos-mtn-webhook-secret"  # noqa: S105 - a throwaway for this test
 
 # What a developer's shell (or CI) may hold that would change what runs here.
 _CLEARED = (
     "DATABASE_URL",
+    "REDIS_URL",
     "DEBUG",
-    "SECRET_KEY",
+    *production_secrets(),
     "ALLOWED_HOSTS",
     "LOG_FORMAT",
     "METRICS_TOKEN",
@@ -103,8 +113,19 @@ class ChaosDatabase:
         }
         self._admin_db = params["NAME"] or "postgres"
         self.url = base_url.rsplit("/", 1)[0] + "/" + self.name
+        self.host = params["HOST"] or "127.0.0.1"
+        self.port = int(params["PORT"] or 5432)
         self._conn: psycopg.Connection | None = None
         self._lock = threading.Lock()  # one connection, used from the test and its monitor
+
+    def url_through(self, proxy: TcpProxy) -> str:
+        """This database's URL with the host and port of ``proxy`` instead."""
+        params = dj_database_url.parse(self.url)
+        credentials = params["USER"] or ""
+        if params["PASSWORD"]:
+            credentials += f":{params['PASSWORD']}"
+        at = f"{credentials}@" if credentials else ""
+        return f"postgres://{at}127.0.0.1:{proxy.port}/{self.name}"
 
     def create(self) -> None:
         with psycopg.connect(**self._connect, dbname=self._admin_db, autocommit=True) as admin:
@@ -317,6 +338,13 @@ class ChaosStack:
     webhook_secret: str = ""
     tenant: str = "chaos"
     web_killed_at: list[float] = field(default_factory=list)
+    # Real-looking secrets (DEBUG is off), the same for every process: the simulator accepts
+    # exactly the MTN credentials the gateway is given.
+    env_secrets: dict[str, str] = field(default_factory=production_secrets)
+    proxied: bool = False
+    db_proxy: TcpProxy | None = None
+    redis_proxy: TcpProxy | None = None
+    redis_db: str = "0"
 
     @property
     def base_url(self) -> str:
@@ -328,11 +356,12 @@ class ChaosStack:
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
+        database_url = self.db.url_through(self.db_proxy) if self.db_proxy else self.db.url
         env.update(
             {
-                "DATABASE_URL": self.db.url,
+                "DATABASE_URL": database_url,
                 "DEBUG": "false",
-                "SECRET_KEY": secrets.token_urlsafe(50),
+                **self.env_secrets,
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
                 "SECURE_SSL_REDIRECT": "false",
                 "LOG_FORMAT": "plain",
@@ -340,7 +369,6 @@ class ChaosStack:
                 "PYTHONUNBUFFERED": "1",
                 "MTN_BASE_URL": self.sim_url,
                 "MTN_CALLBACK_URL": self.base_url,
-                "MTN_WEBHOOK_SECRET": MTN_WEBHOOK_SECRET,
                 "MTN_STATUS_POLL_AFTER_SECONDS": "1",
                 "MTN_CONNECT_TIMEOUT": "1",
                 "MTN_READ_TIMEOUT": "1",
@@ -354,6 +382,10 @@ class ChaosStack:
                 "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
             }
         )
+        if self.redis_proxy is not None:
+            env["REDIS_URL"] = f"redis://127.0.0.1:{self.redis_proxy.port}/{self.redis_db}"
+        elif os.environ.get("REDIS_URL"):
+            env["REDIS_URL"] = os.environ["REDIS_URL"]
         return env
 
     def manage(self, *args: str) -> str:
@@ -373,6 +405,13 @@ class ChaosStack:
     def start(self, base_database_url: str) -> None:
         self.db = ChaosDatabase(base_database_url)
         self.db.create()
+        redis_url = os.environ.get("REDIS_URL", "")
+        if self.proxied:
+            self.db_proxy = TcpProxy(self.db.host, self.db.port)
+        if self.proxied and redis_url.startswith("redis://"):
+            redis = urllib.parse.urlparse(redis_url)
+            self.redis_proxy = TcpProxy(redis.hostname or "127.0.0.1", redis.port or 6379)
+            self.redis_db = redis.path.lstrip("/") or "0"
         self.manage("migrate", "--no-input", "-v", "0")
         self.receiver = MerchantReceiver(self.fail_first_percent)
         created = json.loads(
@@ -381,6 +420,11 @@ class ChaosStack:
             )
         )
         self.api_key, self.webhook_secret = created["api_key"], created["webhook_secret"]
+        # Payouts reserve their amount from the tenant's balance (the ledger): fund it well
+        # past what 300 orders of at most 5000 EUR can take, so none is refused for funds.
+        self.manage(
+            "balance_adjust", self.tenant, "EUR", "10000000", "--reason", "chaos test funds"
+        )
         env = self.environment()
         self.simulator = Process(
             "simulator",
@@ -443,6 +487,22 @@ class ChaosStack:
                 os.kill(pid, signal.SIGKILL)
         return f"SIGKILL {killed} (workers {forked}; still alive after 15s: {left})"
 
+    def cut_database(self, seconds: float) -> str:
+        """PostgreSQL gone for ``seconds`` (every connection reset, new ones refused)."""
+        self.db_proxy.cut()
+        time.sleep(seconds)
+        self.db_proxy.restore()
+        return f"PostgreSQL cut for {seconds}s, then restored"
+
+    def stop_redis(self, seconds: float) -> str:
+        """Redis gone for ``seconds``; a no-op without Redis (the cache is per process)."""
+        if self.redis_proxy is None:
+            return "no Redis configured (REDIS_URL unset): nothing to stop"
+        self.redis_proxy.cut()
+        time.sleep(seconds)
+        self.redis_proxy.restore()
+        return f"Redis stopped for {seconds}s, then restored"
+
     def set_faults(self, **values: Any) -> dict[str, Any]:
         response = requests.post(f"{self.sim_url}/_simulator/faults", json=values, timeout=5)
         response.raise_for_status()
@@ -473,5 +533,8 @@ class ChaosStack:
                 process.stop()
         if self.receiver is not None:
             self.receiver.stop()
+        for proxy in (self.db_proxy, self.redis_proxy):
+            if proxy is not None:
+                proxy.close()
         if self.db is not None:
             self.db.drop()

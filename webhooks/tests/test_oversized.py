@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import requests
 from django.conf import settings as django_settings
 
 from gateway.models import IdempotencyKey
+from gateway.tests.production.helpers import production_secrets
 from payments.models import Payment, Payout
 from webhooks.models import MtnCallback
 from webhooks.tests.conftest import SIGNED_DOOR, assert_error, post_signed, post_token, snapshot
@@ -123,7 +123,7 @@ def gunicorn(tmp_path_factory) -> Iterator[str]:
     env.update(
         {
             "DEBUG": "false",
-            "SECRET_KEY": secrets.token_urlsafe(50),
+            **production_secrets(),
             "ALLOWED_HOSTS": "127.0.0.1",
             "SECURE_SSL_REDIRECT": "false",
             "DATABASE_URL": f"sqlite:///{workdir / 'unused.sqlite3'}",
@@ -200,8 +200,8 @@ def test_an_oversized_body_through_gunicorn_is_413(gunicorn):
 
 @pytest.mark.e2e
 def test_a_chunked_body_cannot_slip_past_the_limit(gunicorn):
-    # Without Content-Length, Django reads a WSGI body as empty (it ignores gunicorn's
-    # wsgi.input_terminated), so a chunked body never reaches a parser: refused, never a 5xx.
+    # Without Content-Length, the body is read chunk by chunk (gateway.middleware's
+    # ChunkedBodyMiddleware) and refused as soon as it passes the limit: never a 5xx.
     raw = _json_of_size(LIMIT * 4, externalId="0", status="SUCCESSFUL")
 
     response = requests.post(

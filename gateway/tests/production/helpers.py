@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
 import shlex
 import socket
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography.fernet import Fernet
 from django.conf import settings
 
 BASE_DIR = Path(settings.BASE_DIR)
@@ -50,3 +53,22 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def production_secrets() -> dict[str, str]:
+    """Fresh values for every secret the settings refuse to start without when DEBUG is off.
+
+    The MTN ones are this process's own inventions: the gateway and the simulator started
+    with the same environment accept each other, as with the development values.
+    """
+    return {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "MTN_COLLECTION_SUBSCRIPTION_KEY": secrets.token_hex(16),
+        "MTN_COLLECTION_API_USER": str(uuid.uuid4()),
+        "MTN_COLLECTION_API_KEY": secrets.token_hex(16),
+        "MTN_DISBURSEMENT_SUBSCRIPTION_KEY": secrets.token_hex(16),
+        "MTN_DISBURSEMENT_API_USER": str(uuid.uuid4()),
+        "MTN_DISBURSEMENT_API_KEY": secrets.token_hex(16),
+        "MTN_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    }

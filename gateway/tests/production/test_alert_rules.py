@@ -94,7 +94,7 @@ def test_the_operators_guide_covers_what_operators_need():
 
 def test_every_setting_read_from_the_environment_is_in_the_guide():
     settings_source = (BASE_DIR / "gateway" / "settings.py").read_text()
-    names = set(re.findall(r'env_(?:str|bool|int|float)\(\s*"([A-Z_]+)"', settings_source))
+    names = set(re.findall(r'env_(?:str|bool|int|float|list)\(\s*"([A-Z_]+)"', settings_source))
     guide = OPERATIONS.read_text()
 
     missing = {name for name in names - {"BENCH_ENDPOINTS"} if f"`{name}`" not in guide}

@@ -23,6 +23,7 @@ from gateway.tests.production.helpers import (
     compose_command,
     compose_environment,
     compose_service,
+    production_secrets,
 )
 
 GATEWAY_SERVICES = ("migrate", "web", "worker", "mtn-simulator")
@@ -46,11 +47,8 @@ def _compose_v2() -> list[str] | None:
 def _compose_config(
     command: list[str], env_file, *args: str, **env: str
 ) -> subprocess.CompletedProcess:
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in {"SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD", "GATEWAY_IMAGE"}
-    }
+    cleared = {"ALLOWED_HOSTS", "POSTGRES_PASSWORD", "GATEWAY_IMAGE", *production_secrets()}
+    environment = {name: value for name, value in os.environ.items() if name not in cleared}
     environment.update(env)
     return subprocess.run(
         [
@@ -86,7 +84,7 @@ def test_docker_compose_config_validates(docker_compose, tmp_path):
     env_file = tmp_path / "empty.env"
     env_file.write_text("")
     secrets = {
-        "SECRET_KEY": "x" * 50,
+        **production_secrets(),
         "ALLOWED_HOSTS": "pay.example.com",
         "POSTGRES_PASSWORD": "pw",
     }
@@ -152,7 +150,8 @@ def test_compose_gateway_services_run_in_production_mode_on_postgres_and_redis()
         assert environment["DATABASE_URL"].startswith("postgres://")
         assert environment["REDIS_URL"].startswith("redis://")
         # Secrets are never written in the file: the operator's .env must provide them.
-        assert re.fullmatch(r"\$\{SECRET_KEY:\?.*\}", environment["SECRET_KEY"])
+        for name in production_secrets():
+            assert re.fullmatch(rf"\$\{{{name}:\?.*\}}", environment[name]), name
 
 
 def test_compose_web_uses_the_image_command_and_outlives_gunicorns_graceful_timeout():

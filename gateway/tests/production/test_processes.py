@@ -29,6 +29,7 @@ from gateway.tests.production.helpers import (
     compose_environment,
     free_port,
     on_this_machine,
+    production_secrets,
 )
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +39,7 @@ METRICS_TOKEN = "scrape-" + secrets.token_urlsafe(16)
 # Variables a developer's shell may hold that would change what is under test.
 _CLEARED = {
     "DEBUG",
-    "SECRET_KEY",
+    *production_secrets(),
     "ALLOWED_HOSTS",
     "DATABASE_URL",
     "LOG_FORMAT",
@@ -134,7 +135,7 @@ def test_compose_commands_migrate_serve_and_work_with_production_settings(databa
     web_port, worker_port = free_port(), free_port()
     common = {
         "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
+        **production_secrets(),
         "ALLOWED_HOSTS": "127.0.0.1",
         "DATABASE_URL": database_url,
         "METRICS_TOKEN": METRICS_TOKEN,
