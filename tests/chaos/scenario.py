@@ -8,6 +8,7 @@ key and body again after a connection error, a 409 (the first request still runs
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -15,11 +16,14 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import requests
 from standardwebhooks import Webhook
 
+from gateway.currencies import currency_decimals
+from ledger.fees import collection_fee
 from tests.chaos.stack import ChaosStack
 
 SANDBOX_NUMBERS = (
@@ -35,16 +39,22 @@ EVENT_NAMES = {"SUCCESSFUL": "succeeded", "FAILED": "failed"}
 @dataclass(frozen=True)
 class Order:
     index: int
-    kind: str  # "payment" or "payout"
+    kind: str  # "payment", "payout" or "refund"
     party: str
-    amount: str
+    amount: str  # a refund's may be "": all that is left of its payment
     key: str
+    payment_id: str = ""  # refunds only: the payment refunded
 
     @property
     def url_path(self) -> str:
+        if self.kind == "refund":
+            return f"/api/v1/payments/{self.payment_id}/refunds"
         return "/api/v1/payments" if self.kind == "payment" else "/api/v1/payouts"
 
     def body(self) -> dict[str, Any]:
+        if self.kind == "refund":
+            reason = {"reason": f"Chaos refund {self.index}"}
+            return {"amount": self.amount, **reason} if self.amount else reason
         return {
             "amount": self.amount,
             "currency": "EUR",
@@ -68,6 +78,35 @@ def make_orders(count: int, seed: int, run: str) -> list[Order]:
         amount = f"{rng.randrange(1, 5000)}.{rng.randrange(100):02d}"
         orders.append(Order(index, kind, party, amount, f"chaos-{run}-{index}"))
     return orders
+
+
+def make_refunds(
+    state: Snapshot, orders: list[Order], outcomes: list[Outcome], *, every: int, run: str
+) -> list[Order]:
+    """Refunds of every ``every``-th SUCCESSFUL payment: alternately all of it (no amount)
+    and a part (a third, rounded down to the cent), so both kinds meet the faults."""
+    successful = {t["id"] for t in state.transfers if t["status"] == "SUCCESSFUL"}
+    paid = [
+        outcome
+        for outcome in outcomes
+        if outcome.order.kind == "payment" and outcome.transfer_id in successful
+    ]
+    refunds = []
+    for number, outcome in enumerate(paid[::every]):
+        cents = int(Decimal(outcome.order.amount) * 100) // 3
+        amount = "" if number % 2 == 0 or cents == 0 else f"{cents // 100}.{cents % 100:02d}"
+        index = len(orders) + number
+        refunds.append(
+            Order(
+                index,
+                "refund",
+                outcome.order.party,
+                amount,
+                f"chaos-{run}-refund-{number}",
+                payment_id=outcome.transfer_id or "",
+            )
+        )
+    return refunds
 
 
 @dataclass
@@ -195,6 +234,9 @@ class Controller(threading.Thread):
         self.log: list[str] = []
         self.errors: list[BaseException] = []
         self.finished = threading.Event()
+        # The longest action: for one that takes a process or service down, how long it was
+        # down (a row that fell due meanwhile could not be worked before it came back).
+        self.longest = 0.0
 
     def run(self) -> None:
         try:
@@ -206,6 +248,7 @@ class Controller(threading.Thread):
                     continue
                 started, done = time.monotonic(), self.merchants.done
                 result = action()
+                self.longest = max(self.longest, time.monotonic() - started)
                 self.log.append(
                     f"at {done} done: {action.__name__} -> {result} "
                     f"({time.monotonic() - started:.1f}s, {self.merchants.done} done by then)"
@@ -222,6 +265,9 @@ TRANSFERS_SQL = """
     UNION ALL
     SELECT 'payout', id::text, status, submission, mtn_reference_id::text,
            failure_code, next_attempt_at, needs_review FROM payments_payout
+    UNION ALL
+    SELECT 'refund', id::text, status, submission, mtn_reference_id::text,
+           failure_code, next_attempt_at, needs_review FROM payments_refund
 """
 DELIVERIES_SQL = """
     SELECT event_id, object_type, object_id::text, event_type, state, attempt_count,
@@ -300,6 +346,7 @@ def overdue_rows(stack: ChaosStack, older_than_seconds: float) -> list[dict[str,
         SELECT kind, id, next_attempt_at FROM (
             SELECT 'payment' AS kind, id::text, next_attempt_at FROM payments_payment
             UNION ALL SELECT 'payout', id::text, next_attempt_at FROM payments_payout
+            UNION ALL SELECT 'refund', id::text, next_attempt_at FROM payments_refund
             UNION ALL SELECT 'callback', id::text, next_attempt_at FROM webhooks_mtncallback
             UNION ALL SELECT 'delivery', id::text, next_attempt_at FROM webhooks_merchantdelivery
         ) AS work
@@ -313,6 +360,7 @@ LATENESS_SQL = """
     SELECT coalesce(extract(epoch FROM now() - min(next_attempt_at)), 0)::float AS late FROM (
         SELECT next_attempt_at FROM payments_payment
         UNION ALL SELECT next_attempt_at FROM payments_payout
+        UNION ALL SELECT next_attempt_at FROM payments_refund
         UNION ALL SELECT next_attempt_at FROM webhooks_mtncallback
         UNION ALL SELECT next_attempt_at FROM webhooks_merchantdelivery
     ) AS work WHERE next_attempt_at < now()
@@ -320,21 +368,28 @@ LATENESS_SQL = """
 
 
 class LatenessMonitor(threading.Thread):
-    """Samples, once a second, how long the oldest due row has been waiting for a worker."""
+    """Samples, once a second, how long the oldest due row has been waiting for a worker,
+    and the machine's one-minute load average (how many processes wanted a core)."""
 
     def __init__(self, stack: ChaosStack) -> None:
         super().__init__(daemon=True, name="chaos-lateness")
         self.stack = stack
         self.worst = 0.0
         self.worst_at = 0.0  # when it was seen (time.time()), to match with the logs
+        self.loads: list[float] = []
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(1.0):
+            self.loads.append(os.getloadavg()[0])
             late = self.stack.db.value(LATENESS_SQL)
             if late > self.worst:
                 self.worst = late
                 self.worst_at = time.time()
+
+    @property
+    def peak_load(self) -> float:
+        return max(self.loads, default=0.0)
 
 
 def unprocessed_callbacks(stack: ChaosStack) -> list[dict[str, Any]]:
@@ -459,6 +514,90 @@ def check_run(stack: ChaosStack, outcomes: list[Outcome], state: Snapshot) -> li
         text = process.log.read_text(errors="replace")
         if process.name != "simulator" and ("Traceback" in text or "unhandled error" in text):
             fail(f"{process.name} logged an error:\n{_first_traceback(text)}")
+
+    # The money: the ledger proves itself, and agrees with MTN's record.
+    for problem in check_money(stack, sim):
+        fail(problem)
+    return problems
+
+
+BALANCES_SQL = """
+    SELECT a.currency, a.kind, a.balance FROM ledger_account a
+    JOIN tenants_tenant t ON t.id = a.tenant_id WHERE t.slug = %s
+"""
+FEES_SQL = "SELECT currency, balance FROM ledger_account WHERE tenant_id IS NULL AND kind = 'fees'"
+
+
+@dataclass
+class Money:
+    """Per currency: what the tenant must hold, by MTN's record of what happened."""
+
+    total: Counter = field(default_factory=Counter)  # available + reserved
+    reserved: Counter = field(default_factory=Counter)  # payouts and refunds still in flight
+    fees: Counter = field(default_factory=Counter)
+
+
+def expected_money(stack: ChaosStack, sim: dict[str, dict[str, Any]]) -> Money:
+    """The funding, plus every SUCCESSFUL collection less its fee, less every SUCCESSFUL
+    transfer and refund; a transfer or refund MTN has not finished is held in reserve.
+
+    Read from the simulator's own record (amount, currency and status as MTN holds them),
+    not from the gateway's rows, so a payment the gateway settled wrongly shows up here.
+    """
+    money = Money()
+    for currency, amount in stack.funding.items():
+        money.total[currency] += amount
+    for tx in sim.values():
+        currency, amount = tx["currency"], Decimal(tx["amount"])
+        if tx["product"] == "collection":
+            if tx["status"] == "SUCCESSFUL":
+                fee = collection_fee(
+                    amount=amount,
+                    percent=stack.collection_fee_percent,
+                    decimals=currency_decimals(currency),
+                )
+                money.total[currency] += amount - fee
+                money.fees[currency] += fee
+        elif tx["status"] == "SUCCESSFUL":  # a transfer (payout) or a refund: money out
+            money.total[currency] -= amount
+        elif tx["status"] not in FINAL:
+            money.reserved[currency] += amount
+    return money
+
+
+def check_money(stack: ChaosStack, sim: dict[str, dict[str, Any]]) -> list[str]:
+    """The ledger is consistent and holds exactly what MTN says the tenant has."""
+    problems: list[str] = []
+    ledger = stack.ledger_check()
+    if not ledger.get("ok"):
+        problems.extend(f"ledger_check: {p}" for p in ledger.get("problems", [])[:20])
+    if not ledger.get("transactions"):
+        problems.append(f"ledger_check saw no ledger transactions: {ledger}")
+    expected = expected_money(stack, sim)
+    held: dict[str, Counter] = {}
+    for row in stack.db.rows(BALANCES_SQL, (stack.tenant,)):
+        held.setdefault(row["currency"], Counter())[row["kind"]] += row["balance"]
+    for currency in sorted(set(held) | set(expected.total)):
+        kinds = held.get(currency, Counter())
+        total = kinds["available"] + kinds["reserved"]
+        if total != expected.total[currency]:
+            problems.append(
+                f"{currency}: the tenant holds {total} (available {kinds['available']}, "
+                f"reserved {kinds['reserved']}); by MTN's record it should be "
+                f"{expected.total[currency]} (off by {total - expected.total[currency]})"
+            )
+        if kinds["reserved"] != expected.reserved[currency]:
+            problems.append(
+                f"{currency}: {kinds['reserved']} reserved, but MTN has "
+                f"{expected.reserved[currency]} in payouts and refunds not finished"
+            )
+    fees = {row["currency"]: row["balance"] for row in stack.db.rows(FEES_SQL)}
+    for currency in sorted(set(fees) | set(expected.fees)):
+        if fees.get(currency, Decimal(0)) != expected.fees[currency]:
+            problems.append(
+                f"{currency}: the platform's fees are {fees.get(currency)}, by MTN's record "
+                f"{expected.fees[currency]}"
+            )
     return problems
 
 
@@ -482,7 +621,10 @@ def summary(
     attempts = Counter(d["attempt_count"] for d in state.deliveries)
     return (
         f"chaos: {len(outcomes)} orders; "
-        + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in timings.items())
+        + ", ".join(
+            f"{name} {value:.1f}{'' if name.endswith('average') else 's'}"
+            for name, value in timings.items()
+        )
         + f"\n  final: {dict(sorted(final.items()))}"
         + f"\n  merchant answers: {dict(sorted(statuses.items()))}, connection errors "
         f"{sum(o.connection_errors for o in outcomes)}, 503s "

@@ -28,6 +28,7 @@ import time
 import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -337,6 +338,11 @@ class ChaosStack:
     api_key: str = ""
     webhook_secret: str = ""
     tenant: str = "chaos"
+    # A fee with a remainder (1.5 % of most amounts rounds), so the money check proves the
+    # half-up rounding on every settled payment, not only a multiplication.
+    collection_fee_percent: Decimal = Decimal("1.5")
+    # What the tenant was given by ``balance_adjust`` before the load, per currency.
+    funding: dict[str, Decimal] = field(default_factory=lambda: {"EUR": Decimal(10_000_000)})
     web_killed_at: list[float] = field(default_factory=list)
     # Real-looking secrets (DEBUG is off), the same for every process: the simulator accepts
     # exactly the MTN credentials the gateway is given.
@@ -416,15 +422,23 @@ class ChaosStack:
         self.receiver = MerchantReceiver(self.fail_first_percent)
         created = json.loads(
             self.manage(
-                "create_tenant", self.tenant, "--name", "Chaos", "--webhook-url", self.receiver.url
+                "create_tenant",
+                self.tenant,
+                "--name",
+                "Chaos",
+                "--webhook-url",
+                self.receiver.url,
+                "--collection-fee-percent",
+                str(self.collection_fee_percent),
             )
         )
         self.api_key, self.webhook_secret = created["api_key"], created["webhook_secret"]
         # Payouts reserve their amount from the tenant's balance (the ledger): fund it well
         # past what 300 orders of at most 5000 EUR can take, so none is refused for funds.
-        self.manage(
-            "balance_adjust", self.tenant, "EUR", "10000000", "--reason", "chaos test funds"
-        )
+        for currency, amount in self.funding.items():
+            self.manage(
+                "balance_adjust", self.tenant, currency, str(amount), "--reason", "chaos funds"
+            )
         env = self.environment()
         self.simulator = Process(
             "simulator",
@@ -467,6 +481,25 @@ class ChaosStack:
             worker.start()
             self.workers.append(worker)
         wait_http(f"{self.sim_url}/_simulator/faults", self.simulator)
+
+    def ledger_check(self) -> dict[str, Any]:
+        """``manage.py ledger_check`` against this stack's database: its JSON summary."""
+        done = subprocess.run(  # noqa: S603 - our own command
+            [PYTHON, "manage.py", "ledger_check"],
+            cwd=ROOT,
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        try:
+            summary = json.loads(done.stdout)
+        except ValueError:
+            summary = {"ok": False, "problems": [f"no summary: {done.stdout}{done.stderr}"]}
+        if done.returncode != 0 and summary.get("ok"):
+            summary = {**summary, "ok": False, "problems": [f"exit {done.returncode}"]}
+        return summary
 
     def start_web(self) -> None:
         self.web.start()
