@@ -234,3 +234,22 @@ def test_a_deleted_credentials_file_gives_the_second_market_new_credentials(key_
     tenant = Tenant.objects.get(slug="demo")
     account = mtn_account_route(tenant_id=tenant.pk, currency="UGX")
     assert account.collection_api_key == new["collection"]["api_key"]
+
+
+def test_procfile_runs_the_second_simulator_demo_tenant_registers():
+    from django.conf import settings
+
+    from tenants.management.commands.demo_tenant import (
+        UGANDA_BASE_URL,
+        default_market_credentials_file,
+    )
+
+    procfile = (settings.BASE_DIR / "Procfile.dev").read_text()
+    [line] = [line for line in procfile.splitlines() if "--target-environment mtnuganda" in line]
+    port = UGANDA_BASE_URL.rsplit(":", 1)[1]
+    credentials = default_market_credentials_file().relative_to(settings.BASE_DIR)
+    assert f"--port {port} " in line
+    assert "--currency UGX" in line
+    assert f"--credentials {credentials}" in line
+    # webhook_listen keeps its own port.
+    assert "webhook_listen --port 8003" in procfile
