@@ -174,6 +174,7 @@ class Received:
     status: int
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.time() when it arrived
 
 
 class MerchantReceiver:
@@ -225,7 +226,7 @@ class MerchantReceiver:
             self.attempts[event_id] += 1
             attempt = self.attempts[event_id]
             status = 500 if attempt == 1 and self.fails_first(event_id) else 200
-            self.received.append(Received(event_id, attempt, status, lowered, body))
+            self.received.append(Received(event_id, attempt, status, lowered, body, time.time()))
         return status
 
     def event_ids(self) -> set[str]:
@@ -344,6 +345,8 @@ class ChaosStack:
     # What the tenant was given by ``balance_adjust`` before the load, per currency.
     funding: dict[str, Decimal] = field(default_factory=lambda: {"EUR": Decimal(10_000_000)})
     web_killed_at: list[float] = field(default_factory=list)
+    # (start, end) in time.time() of each PostgreSQL cut.
+    database_cuts: list[tuple[float, float]] = field(default_factory=list)
     # Real-looking secrets (DEBUG is off), the same for every process: the simulator accepts
     # exactly the MTN credentials the gateway is given.
     env_secrets: dict[str, str] = field(default_factory=production_secrets)
@@ -522,9 +525,11 @@ class ChaosStack:
 
     def cut_database(self, seconds: float) -> str:
         """PostgreSQL gone for ``seconds`` (every connection reset, new ones refused)."""
+        cut_at = time.time()
         self.db_proxy.cut()
         time.sleep(seconds)
         self.db_proxy.restore()
+        self.database_cuts.append((cut_at, time.time()))
         return f"PostgreSQL cut for {seconds}s, then restored"
 
     def stop_redis(self, seconds: float) -> str:
