@@ -50,6 +50,7 @@ _lock = threading.Lock()
 _claims: tuple[int, float, dict[tuple[Any, str], str]] | None = None
 # Account name -> owning tenant's id (None: the platform's). Never changes for a name.
 _owners: dict[str, Any] = {DEFAULT_ACCOUNT: None}
+_UNKNOWN = object()
 
 
 def transfer_account_route(*, tenant_id: Any, currency: str) -> str:
@@ -70,12 +71,13 @@ def account_name_is_tenant_owned(name: str) -> bool:
     (it cannot happen: accounts are never deleted) counts as the platform's, so that its
     money is never handed out without a balance behind it.
     """
-    if name not in _owners:
+    owner = _owners.get(name, _UNKNOWN)
+    if owner is _UNKNOWN:
         owners = list(MtnAccount.objects.filter(name=name).values_list("tenant_id", flat=True))
         if not owners:
             return False
-        _owners[name] = owners[0]
-    return _owners[name] is not None
+        owner = _owners[name] = owners[0]
+    return owner is not None
 
 
 def transfer_account(transfer: Any) -> MtnAccount:
@@ -114,10 +116,14 @@ def transfer_callback_url(transfer: Any, account: MtnAccount) -> str | None:
 
 
 def forget_routes() -> None:
-    """Drop this process's cached claims (tests; a change does it through the generation)."""
+    """Drop what this process remembers of the accounts (other processes follow the shared
+    generation). Called on every change of an account in this process, so that a test that
+    re-creates a name with another owner is not answered from memory."""
     global _claims  # noqa: PLW0603 - one cache per process, on purpose
     with _lock:
         _claims = None
+        _owners.clear()
+        _owners[DEFAULT_ACCOUNT] = None
 
 
 def _cached_claims() -> dict[tuple[Any, str], str] | None:
