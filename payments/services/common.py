@@ -9,11 +9,23 @@ from django.conf import settings
 
 from mtn.accounts import default_account, mtn_client_for
 from mtn.client import MtnClient
-from mtn.client import _clients as _client_local  # noqa: F401 - the per-thread client registry
+from mtn.client import _clients as _client_local
 from mtn.errors import MtnError
 from mtn.models import MtnAccount
 from payments.models import MoneyTransfer
 from payments.routing import transfer_account, transfer_callback_url
+
+# What the stages import from here. ``_client_local`` is the per-thread registry of MTN
+# clients (one per account configuration), which tests empty between cases.
+__all__ = [
+    "_client_local",
+    "callback_url_for",
+    "describe_mtn_error",
+    "in_request_lease",
+    "lock_transfer",
+    "mtn_client",
+    "transfer_account",
+]
 
 
 def mtn_client(*, quick: bool = False) -> MtnClient:
