@@ -20,10 +20,13 @@ migrate: $(STAMP)
 demo: migrate
 	$(PY) manage.py demo_tenant
 
-# The gateway on http://127.0.0.1:8000, the MTN simulator on :8001, the worker and the demo
-# tenant's webhook receiver on :8003 (webhook_listen), on SQLite. MTN calls back on the
+# The gateway on http://127.0.0.1:8000, two MTN markets (the sandbox, EUR, on :8001 and
+# mtnuganda, UGX, on :8002, registered as the platform account `uganda`), the worker and the
+# demo tenant's webhook receiver on :8003 (webhook_listen), on SQLite. MTN calls back on the
 # per-payment URL, so a payment goes PENDING -> SUCCESSFUL by itself, and the receiver prints
-# the signed event. The demo API key is kept in var/demo-api-key across restarts.
+# the signed event. The demo API key (var/demo-api-key) and the second market's credentials
+# (var/mtn-uganda-credentials.json) are kept across restarts; the demo tenant is funded
+# 500.00 EUR once, for payouts.
 run: demo
 	MTN_CALLBACK_URL=$${MTN_CALLBACK_URL:-http://127.0.0.1:8000} \
 	MTN_STATUS_POLL_AFTER_SECONDS=$${MTN_STATUS_POLL_AFTER_SECONDS:-10} \

@@ -2,11 +2,11 @@
 
 Two kinds of figures:
 
-- **From the database, at scrape time** (``DatabaseCollector``): payments and payouts by
-  status and currency, those flagged for review, merchant webhook deliveries by state, and
-  due work (rows whose ``next_attempt_at`` has passed) with its lag. A few ``GROUP BY``
-  queries per scrape; every process answers the same, so scraping any one web process is
-  enough for these.
+- **From the database, at scrape time** (``DatabaseCollector``): payments, payouts and
+  refunds by status and currency, those flagged for review, merchant webhook deliveries by
+  state, and due work (rows whose ``next_attempt_at`` has passed) with its lag. A few
+  ``GROUP BY`` queries per scrape; every process answers the same, so scraping any one web
+  process is enough for these.
 - **Recorded where things happen** (counters and histograms below): each HTTP exchange with
   MTN (latency, status, MTN's code), callback outcomes, webhook delivery attempts and
   rate-limit rejections. These belong to the process that did the work: scrape every web
@@ -212,10 +212,10 @@ class DatabaseCollector:
         from django.db.models import Count, Min, Q
         from django.utils import timezone
 
-        from payments.models import Payment, Payout
+        from payments.models import Payment, Payout, Refund
         from webhooks.models import MerchantDelivery, MtnCallback
 
-        for model, name in ((Payment, "payments"), (Payout, "payouts")):
+        for model, name in ((Payment, "payments"), (Payout, "payouts"), (Refund, "refunds")):
             family = GaugeMetricFamily(
                 f"momo_{name}",
                 f"{name.capitalize()} by status and currency, from the database.",
@@ -262,6 +262,7 @@ class DatabaseCollector:
         kinds = (
             ("payment", Payment),
             ("payout", Payout),
+            ("refund", Refund),
             ("callback", MtnCallback),
             ("webhook", MerchantDelivery),
         )

@@ -3,9 +3,11 @@
 With ``ADMIN_REQUIRE_2FA`` on, the admin site lets a staff member in only once their session
 has passed a one-time password (django-otp's ``OTPMiddleware`` marks the session). A staff
 member with no confirmed device is shown the enrolment page instead: a QR code for an
-authenticator app and a first code to confirm it. ``manage.py staff_totp_enrol`` does the
-same from a terminal. Codes are throttled per user like the password (and by django-otp's
-own growing delay per device).
+authenticator app and a first code to confirm it, but only where ``ADMIN_ALLOW_WEB_ENROLMENT``
+is on (the default only with ``DEBUG``): otherwise a password alone would be enough to enrol
+a device and so to pass the second factor. Where it is off, the page tells the staff member
+to ask an operator, who runs ``manage.py staff_totp_enrol USERNAME`` from a terminal. Codes
+are throttled per user like the password (and by django-otp's own growing delay per device).
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ def awaits_second_factor(request: HttpRequest) -> bool:
         and user.is_staff
         and not is_verified(request)
     )
+
+
+def web_enrolment_allowed() -> bool:
+    return bool(settings.ADMIN_ALLOW_WEB_ENROLMENT)
 
 
 def has_confirmed_device(user: Any) -> bool:
@@ -162,6 +168,19 @@ def enrol_view(request: HttpRequest, *, context: dict[str, Any]) -> HttpResponse
     if has_confirmed_device(request.user):
         # A second device is added only with the command, by someone with the shell.
         return HttpResponseRedirect(_with_next("admin:otp_verify", request))
+    if not web_enrolment_allowed():
+        # Checked before any device is made: no secret is created or shown to someone who
+        # has only proved the password.
+        return TemplateResponse(
+            request,
+            "admin/gateway/otp_enrol_closed.html",
+            {
+                **context,
+                "title": "Two-factor sign-in is not set up",
+                "username": request.user.get_username(),
+            },
+            status=403,
+        )
     device = device_for_enrolment(request.user)
     error = ""
     if request.method == "POST":

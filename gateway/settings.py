@@ -279,6 +279,10 @@ WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", DEBUG)
 ADMIN_LOGIN_RATE_LIMIT = env_str("ADMIN_LOGIN_RATE_LIMIT", "10/m")
 # Staff pass a one-time password (TOTP) after their password to use the admin.
 ADMIN_REQUIRE_2FA = env_bool("ADMIN_REQUIRE_2FA", not DEBUG)
+# Whether a staff member with no TOTP device may enrol one in the admin right after the
+# password. Off (production), someone holding only a password could otherwise enrol their
+# own device first; an operator enrols staff with `manage.py staff_totp_enrol` instead.
+ADMIN_ALLOW_WEB_ENROLMENT = env_bool("ADMIN_ALLOW_WEB_ENROLMENT", DEBUG)
 OTP_TOTP_ISSUER = "momo-gateway"
 # MTN callbacks carry no API key: they are limited per client address instead.
 CALLBACK_RATE_LIMIT = env_str("CALLBACK_RATE_LIMIT", "600/m")

@@ -36,6 +36,16 @@ def required(settings: Any) -> None:
 
 
 @pytest.fixture
+def web_enrolment(settings: Any) -> None:
+    settings.ADMIN_ALLOW_WEB_ENROLMENT = True
+
+
+@pytest.fixture
+def no_web_enrolment(settings: Any) -> None:
+    settings.ADMIN_ALLOW_WEB_ENROLMENT = False
+
+
+@pytest.fixture
 def staff(django_user_model: Any) -> Any:
     return django_user_model.objects.create_superuser("support", "s@example.com", PASSWORD)
 
@@ -140,7 +150,9 @@ def test_the_code_step_is_not_for_anonymous_visitors(client, required):
 # --- enrolment ----------------------------------------------------------------------------
 
 
-def test_staff_without_a_device_enrol_with_a_qr_code_and_a_first_code(client, required, staff):
+def test_staff_without_a_device_enrol_with_a_qr_code_and_a_first_code(
+    client, required, web_enrolment, staff
+):
     response = log_in(client)
     enrol = client.get(response["Location"], follow=True)
 
@@ -161,7 +173,7 @@ def test_staff_without_a_device_enrol_with_a_qr_code_and_a_first_code(client, re
     assert client.get("/admin/").status_code == 200
 
 
-def test_enrolment_with_a_wrong_code_confirms_nothing(client, required, staff):
+def test_enrolment_with_a_wrong_code_confirms_nothing(client, required, web_enrolment, staff):
     log_in(client)
     client.get("/admin/otp/enrol/")
     device = TOTPDevice.objects.get(user=staff)
@@ -182,6 +194,47 @@ def test_enrolment_is_closed_to_staff_who_have_a_device(client, required, device
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/otp/?")
     assert TOTPDevice.objects.filter(user=device.user).count() == 1
+
+
+def test_without_web_enrolment_a_password_alone_cannot_add_a_device(
+    client, required, no_web_enrolment, staff
+):
+    response = log_in(client)
+    page = client.get(response["Location"], follow=True)
+
+    assert page.request["PATH_INFO"] == "/admin/otp/enrol/"
+    assert page.status_code == 403
+    content = page.content.decode()
+    assert "python manage.py staff_totp_enrol support" in content
+    assert 'id="otp-qr"' not in content  # no QR code, so no secret shown
+    assert "otp-manual-key" not in content
+    assert not TOTPDevice.objects.exists()
+    assert client.get("/admin/").status_code == 302
+
+
+def test_without_web_enrolment_posting_a_code_confirms_nothing(
+    client, required, no_web_enrolment, staff
+):
+    log_in(client)
+
+    response = client.post("/admin/otp/enrol/", {"otp_token": "123456"})
+
+    assert response.status_code == 403
+    assert not TOTPDevice.objects.exists()
+    assert client.get("/admin/").status_code == 302
+
+
+def test_without_web_enrolment_staff_enrolled_by_an_operator_sign_in_with_their_code(
+    client, required, no_web_enrolment, staff
+):
+    call_command("staff_totp_enrol", "support", "--no-qr", stdout=StringIO())
+    device = TOTPDevice.objects.get(user=staff, confirmed=True)
+    log_in(client)
+
+    response = client.post("/admin/otp/", {"otp_token": current_code(device)})
+
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
 
 
 def test_enrol_command_prints_the_url_and_a_qr_code(staff):
@@ -230,10 +283,40 @@ def test_enrol_command_refuses_unknown_and_non_staff_users(django_user_model, db
     ],
 )
 def test_two_factor_is_required_by_default_only_with_debug_off(env, expected):
+    assert setting_in_a_fresh_process("ADMIN_REQUIRE_2FA", env) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"DEBUG": "true"}, "True"),
+        ({"DEBUG": "false", "ALLOWED_HOSTS": "gateway.example.com"}, "False"),
+        (
+            {
+                "DEBUG": "false",
+                "ALLOWED_HOSTS": "gateway.example.com",
+                "ADMIN_ALLOW_WEB_ENROLMENT": "true",
+            },
+            "True",
+        ),
+    ],
+)
+def test_web_enrolment_is_allowed_by_default_only_with_debug_on(env, expected):
+    assert setting_in_a_fresh_process("ADMIN_ALLOW_WEB_ENROLMENT", env) == expected
+
+
+def setting_in_a_fresh_process(name: str, env: dict[str, str]) -> str:
     environment = {
         name: value
         for name, value in os.environ.items()
-        if name not in {"DEBUG", "ADMIN_REQUIRE_2FA", "ALLOWED_HOSTS", *production_secrets()}
+        if name
+        not in {
+            "DEBUG",
+            "ADMIN_REQUIRE_2FA",
+            "ADMIN_ALLOW_WEB_ENROLMENT",
+            "ALLOWED_HOSTS",
+            *production_secrets(),
+        }
     }
     # Real secrets: with DEBUG off the settings refuse to load on development ones.
     environment.update({**production_secrets(), **env, "SECRET_KEY": random_secret_key()})
@@ -242,7 +325,7 @@ def test_two_factor_is_required_by_default_only_with_debug_off(env, expected):
             sys.executable,
             "-c",
             "import django; django.setup(); from django.conf import settings; "
-            "print(settings.ADMIN_REQUIRE_2FA)",
+            f"print(settings.{name})",
         ],
         cwd=django_settings.BASE_DIR,
         env={**environment, "DJANGO_SETTINGS_MODULE": "gateway.settings"},
@@ -253,4 +336,4 @@ def test_two_factor_is_required_by_default_only_with_debug_off(env, expected):
     )
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == expected
+    return result.stdout.strip().splitlines()[-1]

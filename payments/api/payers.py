@@ -6,8 +6,6 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import path
-from django_ratelimit import ALL
-from django_ratelimit.core import get_usage
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -21,13 +19,16 @@ from gateway.query import KnownQueryParamsMixin
 from payments.money import SUPPORTED_CURRENCIES
 from payments.payers import parse_payer_query, payer_lookup
 from tenants.authentication import ApiKeyRateThrottle, TenantPrincipal
+from tenants.rates import rate_hit
 
 
 class PayerLookupRateThrottle(BaseThrottle):
     """``PAYER_LOOKUP_RATE_LIMIT`` per API key, counted apart from the key's general rate.
 
     A look-up asks MTN and reveals a name: a tight limit of its own keeps it from being used
-    to sweep through numbers.
+    to sweep through numbers. Counted like the key's general rate (``tenants.rates``): one
+    Redis round trip, and with Redis unreachable the look-up goes through (fail open, counted
+    in ``momo_rate_limit_fail_open_total{scope="payer_lookup"}``) rather than failing.
     """
 
     def __init__(self) -> None:
@@ -37,17 +38,14 @@ class PayerLookupRateThrottle(BaseThrottle):
         principal = request.user
         if not isinstance(principal, TenantPrincipal):
             return True
-        usage = get_usage(
-            request,
-            group="payer-lookup",
-            key=lambda group, request: str(principal.api_key.pk),
+        usage = rate_hit(
+            scope="payer_lookup",
+            key=str(principal.api_key.pk),
             rate=settings.PAYER_LOOKUP_RATE_LIMIT,
-            method=ALL,
-            increment=True,
         )
-        if usage is None or not usage["should_limit"]:
+        if usage is None or not usage.should_limit:
             return True
-        self._wait = max(float(usage["time_left"]), 1.0)
+        self._wait = max(usage.time_left, 1.0)
         metrics.rate_limited(scope="payer_lookup")
         return False
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -11,7 +12,15 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from gateway.audit import Actor
-from tenants.management.commands.demo_tenant import DEMO_KEY_NAME, DEMO_WEBHOOK_URL
+from gateway.models import AuditEvent
+from ledger.models import LedgerTransaction
+from ledger.selectors import balance_get
+from mtn.accounts import mtn_account_route
+from tenants.management.commands.demo_tenant import (
+    DEMO_FUNDING_REASON,
+    DEMO_KEY_NAME,
+    DEMO_WEBHOOK_URL,
+)
 from tenants.models import ApiKey, Tenant
 from tenants.services import api_key_create, api_key_revoke, tenant_create
 
@@ -20,7 +29,15 @@ pytestmark = pytest.mark.django_db
 
 def run_demo(key_file) -> tuple[dict, str]:
     out = StringIO()
-    call_command("demo_tenant", "--key-file", str(key_file), stdout=out)
+    market_file = key_file.parent / "mtn-uganda-credentials.json"
+    call_command(
+        "demo_tenant",
+        "--key-file",
+        str(key_file),
+        "--market-credentials-file",
+        str(market_file),
+        stdout=out,
+    )
     text = out.getvalue()
     return json.loads(text.splitlines()[0]), text
 
@@ -151,4 +168,88 @@ def test_the_printed_example_uses_eur_which_the_sandbox_takes(key_file):
     _, text = run_demo(key_file)
 
     assert '"currency": "EUR"' in text
-    assert "UGX" not in text
+    assert '"currency": "UGX"' not in text  # UGX is named only as the second market's
+    assert "the simulator on :8002 (mtnuganda, UGX only)" in text
+
+
+def test_the_first_run_funds_the_demo_tenant_so_a_payout_can_be_made(key_file):
+    run_demo(key_file)
+
+    tenant = Tenant.objects.get(slug="demo")
+    assert balance_get(tenant_id=tenant.pk, currency="EUR").available == Decimal("500.00")
+    funding = LedgerTransaction.objects.get(tenant_id=tenant.pk)
+    assert funding.type == "adjustment"
+    assert funding.memo == DEMO_FUNDING_REASON
+
+
+def test_a_restart_does_not_fund_the_demo_tenant_again(key_file):
+    run_demo(key_file)
+    run_demo(key_file)
+
+    tenant = Tenant.objects.get(slug="demo")
+    assert LedgerTransaction.objects.filter(tenant_id=tenant.pk).count() == 1
+    assert balance_get(tenant_id=tenant.pk, currency="EUR").available == Decimal("500.00")
+
+
+def test_the_second_market_is_a_platform_account_for_ugx_with_the_files_credentials(key_file):
+    run_demo(key_file)
+
+    market_file = key_file.parent / "mtn-uganda-credentials.json"
+    assert stat.S_IMODE(market_file.stat().st_mode) == 0o600
+    written = json.loads(market_file.read_text())
+    tenant = Tenant.objects.get(slug="demo")
+    account = mtn_account_route(tenant_id=tenant.pk, currency="UGX")
+    assert account.name == "uganda"
+    assert account.tenant_id is None
+    assert account.target_environment == "mtnuganda"
+    assert account.base_url == "http://127.0.0.1:8002"
+    assert account.collection_api_user == written["collection"]["api_user"]
+    assert account.disbursement_api_key == written["disbursement"]["api_key"]
+    # EUR still goes through the settings' account (the simulator on :8001).
+    assert mtn_account_route(tenant_id=tenant.pk, currency="EUR").name == "default"
+
+
+def test_a_restart_keeps_the_second_markets_credentials_and_writes_nothing(key_file):
+    run_demo(key_file)
+    market_file = key_file.parent / "mtn-uganda-credentials.json"
+    first = market_file.read_text()
+    audited = AuditEvent.objects.filter(object_type="mtn_account").count()
+
+    run_demo(key_file)
+
+    assert market_file.read_text() == first
+    assert AuditEvent.objects.filter(object_type="mtn_account").count() == audited == 1
+
+
+def test_a_deleted_credentials_file_gives_the_second_market_new_credentials(key_file):
+    run_demo(key_file)
+    market_file = key_file.parent / "mtn-uganda-credentials.json"
+    old = json.loads(market_file.read_text())
+    market_file.unlink()
+
+    run_demo(key_file)
+
+    new = json.loads(market_file.read_text())
+    assert new != old
+    tenant = Tenant.objects.get(slug="demo")
+    account = mtn_account_route(tenant_id=tenant.pk, currency="UGX")
+    assert account.collection_api_key == new["collection"]["api_key"]
+
+
+def test_procfile_runs_the_second_simulator_demo_tenant_registers():
+    from django.conf import settings
+
+    from tenants.management.commands.demo_tenant import (
+        UGANDA_BASE_URL,
+        default_market_credentials_file,
+    )
+
+    procfile = (settings.BASE_DIR / "Procfile.dev").read_text()
+    [line] = [line for line in procfile.splitlines() if "--target-environment mtnuganda" in line]
+    port = UGANDA_BASE_URL.rsplit(":", 1)[1]
+    credentials = default_market_credentials_file().relative_to(settings.BASE_DIR)
+    assert f"--port {port} " in line
+    assert "--currency UGX" in line
+    assert f"--credentials {credentials}" in line
+    # webhook_listen keeps its own port.
+    assert "webhook_listen --port 8003" in procfile

@@ -201,3 +201,40 @@ def test_operation_names_carry_no_ids_or_numbers(monkeypatch):
     ]
     assert seen[1]["status_code"] is None
     assert seen[1]["code"] == "TIMEOUT"
+
+
+@pytest.mark.django_db
+def test_refunds_are_counted_by_status_and_currency_and_as_due_work(alice, settings):
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from payments.models import Payment, Refund
+
+    # Rows written directly: what is measured here is the scrape's reading of the table.
+    payment = Payment.objects.create(
+        tenant=alice.tenant, amount=Decimal(1000), currency="UGX", payer=PAYER, status="SUCCESSFUL"
+    )
+    Refund.objects.create(
+        tenant=alice.tenant, payment=payment, payer=PAYER, amount=Decimal(300), currency="UGX"
+    )
+    Refund.objects.create(
+        tenant=alice.tenant,
+        payment=payment,
+        payer=PAYER,
+        amount=Decimal(200),
+        currency="UGX",
+        status="FAILED",
+        needs_review=True,
+        next_attempt_at=timezone.now() - timedelta(minutes=5),
+    )
+
+    after = scrape(settings)
+
+    assert value(after, "momo_refunds", status="PENDING", currency="UGX") == 1
+    assert value(after, "momo_refunds", status="FAILED", currency="UGX") == 1
+    assert value(after, "momo_refunds_needing_review") == 1
+    assert value(after, "momo_due_work", kind="refund") == 1
+    assert 299 <= value(after, "momo_due_work_lag_seconds", kind="refund") < 400
+    assert value(after, "momo_payouts", status="PENDING", currency="UGX") == 0

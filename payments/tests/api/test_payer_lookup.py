@@ -10,6 +10,7 @@ import responses
 
 from conftest import mtn_calls
 from gateway.audit import Actor
+from gateway.metrics import REGISTRY
 from gateway.models import AuditEvent
 from mtn.accounts import mtn_account_set
 from mtn.sandbox import SandboxConfig, SandboxHandle, start_sandbox
@@ -225,3 +226,20 @@ def test_simulator_refusing_the_gateways_account_is_a_502(api_client, uganda):
     response = api_client.get("/api/v1/payers/46733123453?currency=UGX")
     assert response.status_code == 502
     assert lookups()[0].data["outcome"] == "refused:NOT_ALLOWED_TARGET_ENVIRONMENT"
+
+
+def test_with_redis_down_look_ups_go_through_past_their_limit(
+    api_client, holder, settings, dead_redis
+):
+    settings.PAYER_LOOKUP_RATE_LIMIT = "1/h"
+    before = (
+        REGISTRY.get_sample_value("momo_rate_limit_fail_open_total", {"scope": "payer_lookup"})
+        or 0.0
+    )
+
+    responses_ = [api_client.get(f"/api/v1/payers/{NUMBER}?currency=UGX") for _ in range(3)]
+
+    assert [r.status_code for r in responses_] == [200, 200, 200]
+    assert len(lookups()) == 3
+    after = REGISTRY.get_sample_value("momo_rate_limit_fail_open_total", {"scope": "payer_lookup"})
+    assert after - before == 3
