@@ -33,7 +33,7 @@ run: demo
 	PYTHONUNBUFFERED=1 $(VENV)/bin/honcho -f Procfile.dev start
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-postgres: $(STAMP)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/momo_gateway} $(PY) -m pytest

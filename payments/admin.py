@@ -27,6 +27,7 @@ from gateway.admin import (
     clipped,
     failure_reason,
     json_block,
+    model_admin_link,
     pretty_json,
     review_flag,
     short_id,
@@ -35,6 +36,7 @@ from gateway.admin import (
 from gateway.models import AuditEvent
 from gateway.staff_groups import RECHECK_PERMISSION
 from mtn.errors import MtnError
+from mtn.models import DEFAULT_ACCOUNT, MtnAccount
 from payments.models import MoneyTransfer, Payment, Payout, Refund
 from payments.money import format_amount
 from payments.services import Applied, transfer_recheck
@@ -156,6 +158,23 @@ class SubmissionFilter(admin.SimpleListFilter):
         return queryset
 
 
+class MtnAccountFilter(admin.SimpleListFilter):
+    """The MTN account that carries it. Offered from the accounts' own small table, not by a
+    DISTINCT over every payment; its parameter is Django's own (``mtn_account__exact``)."""
+
+    title = "MTN account"
+    parameter_name = "mtn_account__exact"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = MtnAccount.objects.order_by("name").values_list("name", flat=True)
+        return [(DEFAULT_ACCOUNT, DEFAULT_ACCOUNT), *((name, name) for name in names)]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value():
+            return queryset.filter(mtn_account=self.value())
+        return queryset
+
+
 class TransferAdmin(
     ObjectActionsMixin, ReadOnlyAdminMixin, IdentifierSearchMixin, admin.ModelAdmin
 ):
@@ -163,7 +182,14 @@ class TransferAdmin(
 
     change_form_template = "admin/payments/transfer_change_form.html"
     list_select_related = ("tenant",)
-    list_filter = ("status", "tenant", "currency", "needs_review", SubmissionFilter)
+    list_filter = (
+        "status",
+        "tenant",
+        "currency",
+        MtnAccountFilter,
+        "needs_review",
+        SubmissionFilter,
+    )
     date_hierarchy = "created_at"
     show_full_result_count = False
     uuid_search_fields = ("id", "mtn_reference_id")
@@ -177,6 +203,7 @@ class TransferAdmin(
     list_display_after_party = (
         "reference_display",
         "failure_display",
+        "account_display",
         "step_display",
         "created_at",
     )
@@ -213,6 +240,7 @@ class TransferAdmin(
                 "MTN",
                 {
                     "fields": (
+                        "account_page_display",
                         "mtn_reference_id_display",
                         "mtn_financial_transaction_id_display",
                         "submission_display",
@@ -261,6 +289,10 @@ class TransferAdmin(
     def failure_display(self, obj: MoneyTransfer) -> SafeString | str:
         return failure_reason(obj.failure_code, obj.failure_message)
 
+    @admin.display(description="MTN account", ordering="mtn_account")
+    def account_display(self, obj: MoneyTransfer) -> str:
+        return obj.mtn_account
+
     @admin.display(description="at MTN", ordering="submission")
     def step_display(self, obj: MoneyTransfer) -> SafeString:
         short, long = transfer_step(obj)
@@ -276,6 +308,14 @@ class TransferAdmin(
             "Yes: a callback or a re-check disagreed with this record (see the audit trail "
             "and the MTN callbacks below)."
         )
+
+    @admin.display(description="MTN account")
+    def account_page_display(self, obj: MoneyTransfer) -> SafeString | str:
+        """The account's name, linked to its page; ``default`` is the ``MTN_*`` settings'."""
+        if obj.mtn_account == DEFAULT_ACCOUNT:
+            return f"{DEFAULT_ACCOUNT} (the platform's account of the MTN_* settings)"
+        account = MtnAccount.objects.filter(name=obj.mtn_account).only("pk", "name").first()
+        return model_admin_link(account) if account is not None else obj.mtn_account
 
     @admin.display(description="MTN reference ID")
     def mtn_reference_id_display(self, obj: MoneyTransfer) -> str:
@@ -391,7 +431,13 @@ class PayoutAdmin(TransferAdmin):
 class RefundAdmin(TransferAdmin):
     own_fields = ("payment_link", "reason")
     list_select_related = ("tenant", "payment")
-    list_display_after_party = ("payment_link", "failure_display", "step_display", "created_at")
+    list_display_after_party = (
+        "payment_link",
+        "failure_display",
+        "account_display",
+        "step_display",
+        "created_at",
+    )
     uuid_search_fields = ("id", "mtn_reference_id", "payment_id")
     partial_search_fields = ("payer", "reason")
     search_help_text = (

@@ -40,6 +40,11 @@ class MoneyTransfer(models.Model):
     failure_code = models.CharField(max_length=64, blank=True, default="")
     failure_message = models.CharField(max_length=500, blank=True, default="")
 
+    # The MTN account that carries it (``mtn.accounts``): chosen when it is created (a refund
+    # takes its payment's) and never changed, so that its submission, status polls, callback
+    # confirmation and refunds all reach the MTN that holds it. Rows from before accounts
+    # existed went through the platform account ``default``, which the MTN_* settings describe.
+    mtn_account = models.CharField(max_length=64, default="default", editable=False)
     mtn_reference_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
     mtn_financial_transaction_id = models.CharField(max_length=64, blank=True, default="")
     callback_token = models.CharField(

@@ -16,6 +16,9 @@ from typing import Any
 
 from django.conf import settings
 
+from mtn.accounts import MtnAccountNotFound, mtn_account_get
+from mtn.models import DEFAULT_ACCOUNT
+
 # The only currency each MTN target environment takes (reference section 1.3).
 ENVIRONMENT_CURRENCIES = {
     "sandbox": "EUR",
@@ -155,20 +158,17 @@ def failure_message(
 
 
 def _account_of(transfer: Any) -> tuple[str, str]:
-    """(account name, target environment) that carried ``transfer``.
+    """(account name, target environment) of the MTN account that carried ``transfer``.
 
-    Objects that record their MTN account (``transfer.account``, an account row or its
-    name) say which one; otherwise it is the platform account ``default`` configured by the
-    ``MTN_*`` settings.
+    The name is the one recorded on the object (``mtn_account``); ``default``, the platform
+    account of the ``MTN_*`` settings, costs no query, another account one.
     """
-    account = getattr(transfer, "account", None)
-    if account is None:
-        return "default", settings.MTN_TARGET_ENVIRONMENT
-    if isinstance(account, str):
-        return account or "default", settings.MTN_TARGET_ENVIRONMENT
-    name = getattr(account, "name", None) or "default"
-    environment = getattr(account, "target_environment", None) or settings.MTN_TARGET_ENVIRONMENT
-    return str(name), str(environment)
+    name = getattr(transfer, "mtn_account", "") or DEFAULT_ACCOUNT
+    try:
+        account = mtn_account_get(name=name)
+    except MtnAccountNotFound:
+        return name, settings.MTN_TARGET_ENVIRONMENT
+    return name, account.target_environment or settings.MTN_TARGET_ENVIRONMENT
 
 
 def transfer_failure_message(transfer: Any) -> str:

@@ -20,14 +20,14 @@ from django.utils import timezone
 
 from gateway import metrics
 from gateway.parsers import loads_strict
-from mtn.client import MtnClient, TransactionStatus, parse_transaction_status
+from mtn.client import TransactionStatus, parse_transaction_status
 from mtn.errors import MtnError
 from payments.models import TRANSFER_MODELS, MoneyTransfer
 from payments.schedule import backoff_delay
 from payments.services import (
     Applied,
-    mtn_client,
     transfer_apply_mtn_status,
+    transfer_client,
     transfer_fetch_mtn_status,
     transfer_flag_for_review,
     transfer_mismatch,
@@ -181,7 +181,10 @@ def callback_process(
         return _finish(callback, _APPLY_OUTCOMES[result.outcome], "", confirmed="")
 
     try:
-        confirmed = transfer_fetch_mtn_status(transfer=transfer, client=_client(quick))
+        # Asked of the MTN account that carries the transfer: only that one knows it.
+        confirmed = transfer_fetch_mtn_status(
+            transfer=transfer, client=transfer_client(transfer, quick=quick)
+        )
     except MtnError as exc:
         return _defer(callback, f"MTN could not be asked: {exc.code}")
     if not confirmed.is_final or confirmed.status != reported.status:
@@ -220,10 +223,6 @@ def callback_confirm_deferred(*, callback: MtnCallback) -> MtnCallback:
         body = None
     reported = parse_transaction_status(body) if isinstance(body, dict) else None
     return callback_process(callback=callback, transfer=transfer, reported=reported, quick=False)
-
-
-def _client(quick: bool) -> MtnClient:
-    return mtn_client(quick=quick)
 
 
 def _finish(callback: MtnCallback, outcome: str, detail: str, confirmed: str = "") -> MtnCallback:

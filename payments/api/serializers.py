@@ -211,6 +211,19 @@ class FailureReasonSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+@extend_schema_field({"type": "string", "example": "default"})
+class AccountNameField(serializers.CharField):
+    """The name of an MTN account, as payments, payouts and refunds show it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "help_text",
+            "The name of the MTN account that carries it (see MTN accounts), chosen when it is "
+            "created and never changed; `default` is the platform's account.",
+        )
+        super().__init__(**kwargs)
+
+
 class TransferSerializer(serializers.Serializer):
     """The response shape (documentation only; responses are built in representation.py)."""
 
@@ -221,6 +234,7 @@ class TransferSerializer(serializers.Serializer):
     reference = serializers.CharField(allow_null=True)
     description = serializers.CharField(allow_null=True)
     metadata = serializers.DictField()
+    account = AccountNameField()
     failure_reason = FailureReasonSerializer(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -314,6 +328,9 @@ class RefundSerializer(serializers.Serializer):
     amount = serializers.CharField(help_text="With exactly the currency's number of decimals.")
     currency = serializers.CharField()
     reason = serializers.CharField(allow_null=True)
+    account = AccountNameField(
+        help_text="The MTN account that took its payment, which is the one that gives it back."
+    )
     failure_reason = FailureReasonSerializer(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -361,6 +378,7 @@ def object_value(kind: str) -> dict[str, Any]:
         "reference": "order-42",
         "description": "Order 42",
         "metadata": {"order": 42},
+        "account": "default",
         "failure_reason": None,
         "created_at": "2026-11-27T09:27:35.355444Z",
         "updated_at": "2026-11-27T09:27:35.403142Z",

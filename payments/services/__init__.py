@@ -6,10 +6,11 @@
 - ``settle``: polled, MTN's word applied, and ``transfer_transition``, the one status writer.
 
 ``funds`` holds the money rules (the ledger postings each step makes), ``common`` what the
-stages share (the MTN client, the row lock). Callers import from this
+stages share (the client of the transfer's MTN account, the row lock). Callers import from this
 package: ``from payments import services`` or ``from payments.services import ...``.
 """
 
+from payments.routing import transfer_account, transfer_client
 from payments.services.common import (
     _client_local,
     callback_url_for,
@@ -51,9 +52,11 @@ __all__ = [
     "mtn_client",
     "refund_create",
     "refund_create_and_submit",
+    "transfer_account",
     "transfer_apply_mtn_status",
     "transfer_create",
     "transfer_create_and_submit",
+    "transfer_client",
     "transfer_fetch_mtn_status",
     "transfer_flag_for_review",
     "transfer_mismatch",

@@ -1,37 +1,40 @@
-"""What every stage of a transfer's life shares: the MTN client, the row lock, the callback
-URL, and how an MTN error is described in ``last_error``."""
+"""What every stage of a transfer's life shares: the MTN client of the transfer's account, the
+row lock, the callback URL, and how an MTN error is described in ``last_error``."""
 
 from __future__ import annotations
 
-import dataclasses
-import threading
 from datetime import timedelta
 
 from django.conf import settings
 
-from mtn.client import MtnClient, MtnConfig
+from mtn.accounts import default_account, mtn_client_for
+from mtn.client import MtnClient
+from mtn.client import _clients as _client_local
 from mtn.errors import MtnError
+from mtn.models import MtnAccount
 from payments.models import MoneyTransfer
+from payments.routing import transfer_account, transfer_callback_url
 
-_client_local = threading.local()
+# What the stages import from here. ``_client_local`` is the per-thread registry of MTN
+# clients (one per account configuration), which tests empty between cases.
+__all__ = [
+    "_client_local",
+    "callback_url_for",
+    "describe_mtn_error",
+    "in_request_lease",
+    "lock_transfer",
+    "mtn_client",
+    "transfer_account",
+]
 
 
 def mtn_client(*, quick: bool = False) -> MtnClient:
-    """One MTN client (and HTTP connection pool) per thread and configuration.
+    """The client of the platform account ``default`` (the ``MTN_*`` settings).
 
-    ``quick`` gives short timeouts, for calls made while MTN waits on our answer to its
-    callback (it gives up after about 2 seconds).
+    A payment, payout or refund is always sent through its own account: use
+    ``transfer_client(transfer)`` for it.
     """
-    config = MtnConfig.from_settings()
-    if quick:
-        config = dataclasses.replace(config, connect_timeout=1.0, read_timeout=1.5)
-    clients = getattr(_client_local, "clients", None)
-    if clients is None:
-        clients = _client_local.clients = {}
-    client = clients.get(config)
-    if client is None:
-        client = clients[config] = MtnClient(config)
-    return client
+    return mtn_client_for(default_account(), quick=quick)
 
 
 def in_request_lease() -> timedelta:
@@ -48,10 +51,10 @@ def in_request_lease() -> timedelta:
     )
 
 
-def callback_url_for(transfer: MoneyTransfer) -> str | None:
-    if not settings.MTN_CALLBACK_URL:
-        return None
-    return f"{settings.MTN_CALLBACK_URL}/api/v1/webhooks/mtn/{transfer.callback_token}"
+def callback_url_for(transfer: MoneyTransfer, account: MtnAccount | None = None) -> str | None:
+    """The X-Callback-Url for ``transfer``, from the callback base URL of the account that
+    carries it (``account``, read when not given); None when that account has none."""
+    return transfer_callback_url(transfer, account or transfer_account(transfer))
 
 
 def lock_transfer(transfer: MoneyTransfer) -> MoneyTransfer:

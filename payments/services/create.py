@@ -31,6 +31,7 @@ from payments.errors import PaymentNotRefundable, RefundExceedsPayment
 from payments.models import MerchantTransfer, MoneyTransfer, Payment, Payout, Refund
 from payments.money import format_amount
 from payments.representation import transfer_representation
+from payments.routing import transfer_account_route
 from payments.services.common import in_request_lease
 from payments.services.funds import funds_reserve
 from payments.services.submit import transfer_submit
@@ -56,12 +57,14 @@ def transfer_create(
 
     The idempotency claim is linked to it in the same transaction. A payout reserves its
     amount there too; ``InsufficientFunds`` when the tenant's available balance is short,
-    and then nothing is written.
+    and then nothing is written (a payout through the tenant's own MTN account reserves
+    nothing). The MTN account that carries it is chosen here, once, and recorded on it.
     """
     transfer = model(
         tenant=tenant,
         amount=amount,
         currency=currency,
+        mtn_account=transfer_account_route(tenant_id=tenant.pk, currency=currency),
         reference=reference,
         description=description,
         metadata=metadata or {},
@@ -90,12 +93,14 @@ def refund_create(
     (``PaymentNotRefundable``), and its ``PENDING`` and ``SUCCESSFUL`` refunds never add up
     to more than its amount (``RefundExceedsPayment``). ``amount`` None refunds all that is
     left. The amount is reserved from the tenant's balance like a payout's
-    (``InsufficientFunds``). On a refusal nothing is written (the API stores the 422 under
-    the request's key).
+    (``InsufficientFunds``), unless the payment went through the tenant's own MTN account.
+    On a refusal nothing is written (the API stores the 422 under the request's key). It
+    goes through the MTN account that took the payment: only that one can give it back.
     """
     refund = Refund(
         tenant=payment.tenant,
         payment=payment,
+        mtn_account=payment.mtn_account,
         payer=payment.payer,
         amount=amount if amount is not None else Decimal(0),
         currency=payment.currency,

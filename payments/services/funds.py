@@ -30,6 +30,7 @@ from ledger.services import (
     ledger_settle,
 )
 from payments.models import MoneyTransfer, Payment, Refund
+from payments.routing import account_name_is_tenant_owned
 from payments.states import Status
 
 
@@ -37,10 +38,12 @@ def uses_platform_money(transfer: MoneyTransfer) -> bool:
     """Whether the transfer's money passes through the platform's MTN wallets, and so
     through the tenants' balances in the ledger.
 
-    True for every transfer while all of them go through the platform's MTN account; a
-    tenant's own MTN account (whose money never reaches the platform) will answer False.
+    False for one through a tenant's own MTN account: its money goes straight between the
+    tenant's wallet and the party, so it touches no balance and is never refused for funds
+    (MTN refuses what the tenant's wallet cannot cover). No query for the platform account
+    ``default``, nor for an account seen before by this process.
     """
-    return True
+    return not account_name_is_tenant_owned(transfer.mtn_account)
 
 
 def funds_reserve(*, transfer: MoneyTransfer) -> None:

@@ -24,8 +24,9 @@ from payments.errors import InvalidTransition
 from payments.models import MoneyTransfer
 from payments.money import same_amount
 from payments.representation import transfer_representation
+from payments.routing import transfer_client
 from payments.schedule import backoff_delay
-from payments.services.common import describe_mtn_error, lock_transfer, mtn_client
+from payments.services.common import describe_mtn_error, lock_transfer
 from payments.services.funds import funds_on_final
 from payments.states import Status, Submission, can_transition, is_final
 from webhooks.outbox import outbox_enqueue
@@ -36,8 +37,9 @@ logger = logging.getLogger(__name__)
 def transfer_fetch_mtn_status(
     *, transfer: MoneyTransfer, client: MtnClient | None = None
 ) -> TransactionStatus:
-    """Ask MTN's status endpoint (one attempt); raises ``MtnError``."""
-    client = client or mtn_client()
+    """Ask MTN's status endpoint (one attempt) through the account that carries ``transfer``
+    (``client`` overrides it, for tests); raises ``MtnError``."""
+    client = client or transfer_client(transfer)
     reference_id = transfer.mtn_reference_id
     if transfer.kind == "payment":
         return client.request_to_pay_status(reference_id=reference_id, retry=False)

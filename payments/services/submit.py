@@ -17,8 +17,10 @@ from django.utils import timezone
 
 from gateway.audit import Actor, audit_record
 from gateway.db import commit_without_waiting_for_disk
+from mtn.accounts import mtn_client_for
 from mtn.client import MtnClient, SubmitResult
 from mtn.errors import MtnError
+from mtn.models import MtnAccount
 from payments.models import MoneyTransfer, Refund
 from payments.money import format_amount
 from payments.schedule import backoff_delay
@@ -26,14 +28,17 @@ from payments.services.common import (
     callback_url_for,
     describe_mtn_error,
     lock_transfer,
-    mtn_client,
+    transfer_account,
 )
 from payments.services.settle import transfer_transition
 from payments.states import Status, Submission, is_final
 
 
-def _send(client: MtnClient, transfer: MoneyTransfer, *, retry: bool) -> SubmitResult:
-    """The MTN operation that carries this kind of transfer, under its stored reference."""
+def _send(
+    client: MtnClient, transfer: MoneyTransfer, *, account: MtnAccount, retry: bool
+) -> SubmitResult:
+    """The MTN operation that carries this kind of transfer, under its stored reference,
+    with the callback URL of the account that carries it."""
     message = transfer.message_for_mtn
     common: dict[str, Any] = {
         "reference_id": transfer.mtn_reference_id,
@@ -42,7 +47,7 @@ def _send(client: MtnClient, transfer: MoneyTransfer, *, retry: bool) -> SubmitR
         "external_id": str(transfer.id),
         "payer_message": message,
         "payee_note": message,
-        "callback_url": callback_url_for(transfer),
+        "callback_url": callback_url_for(transfer, account),
         "retry": retry,
     }
     if isinstance(transfer, Refund):
@@ -67,13 +72,14 @@ def transfer_submit(
     past the retry budget, leave it ``PENDING`` and due for the worker within 5 seconds.
     Safe to call twice: a payment no longer queued is returned unchanged without a call.
     ``also_when_submitted`` runs inside the transaction that records a submission (the API
-    stores its idempotent answer there).
+    stores its idempotent answer there). It goes through the MTN account recorded on it
+    (``client`` overrides only the client, for tests), with that account's callback URL.
     """
     if transfer.submission != Submission.QUEUED or is_final(transfer.status):
         return transfer
-    client = client or mtn_client()
     try:
-        result = _send(client, transfer, retry=retry)
+        account = transfer_account(transfer)
+        result = _send(client or mtn_client_for(account), transfer, account=account, retry=retry)
     except MtnError as exc:
         if exc.retryable:
             return _record_submit_retry(transfer, exc)

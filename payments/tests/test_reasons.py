@@ -7,6 +7,8 @@ from types import SimpleNamespace
 import pytest
 import responses
 
+from gateway.audit import Actor
+from mtn.accounts import mtn_account_set
 from payments import services
 from payments.reasons import (
     REASON_SENTENCES,
@@ -165,20 +167,35 @@ def test_invalid_currency_uses_the_configured_target_environment_by_default(sett
     assert message.endswith("it takes only GHS.")
 
 
+@pytest.mark.django_db
 def test_an_object_that_records_its_account_names_that_account(settings):
     settings.MTN_TARGET_ENVIRONMENT = "sandbox"
-    account = SimpleNamespace(name="acme-uganda", target_environment="mtnuganda")
+    mtn_account_set(
+        name="acme-uganda",
+        target_environment="mtnuganda",
+        currencies=["UGX"],
+        credentials={
+            "disbursement": {
+                "subscription_key": "sub",
+                "api_user": "2b4d6f80-1a3c-4e5f-8a7b-9c0d1e2f3a4b",
+                "api_key": "key",
+            }
+        },
+        base_url="https://mtn.test",
+        actor=Actor.system(),
+    )
     transfer = SimpleNamespace(
         failure_code="INVALID_CURRENCY",
         failure_message="",
         kind="payout",
         currency="EUR",
-        account=account,
+        mtn_account="acme-uganda",
     )
 
     message = transfer_failure_message(transfer)
 
     assert message.startswith("The MTN account 'acme-uganda' (target environment 'mtnuganda')")
+    assert message.endswith("it takes only UGX.")
 
 
 def test_not_enough_funds_on_a_payout_does_not_blame_a_payer():

@@ -10,7 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from gateway.audit import Actor
 from gateway.models import AuditEvent
+from mtn.accounts import mtn_account_set
+from mtn.models import MtnAccount
 from payments.models import Payment, Payout
 from payments.states import Status
 from payments.tests.admin.factories import (
@@ -84,6 +87,62 @@ def test_payment_list_filters(admin_client, paid, query, expected):
 
     assert response.status_code == 200
     assert listed_ids(response) == {str(rows[expected].pk)}
+
+
+def _uganda_account(tenant: Any) -> None:
+    """A tenant's own MTN Uganda account: its UGX payments go through it."""
+    mtn_account_set(
+        name="alice-ug",
+        target_environment="mtnuganda",
+        currencies=["UGX"],
+        credentials={
+            "collection": {
+                "subscription_key": "alice-sub",
+                "api_user": "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910",
+                "api_key": "alice-key",
+            }
+        },
+        base_url="https://mtn.test",
+        tenant_slug=tenant.slug,
+        actor=Actor.system(),
+    )
+
+
+def test_lists_show_and_filter_by_the_mtn_account(admin_client, paid):
+    _uganda_account(paid.tenant)
+    own = make_transfer(paid.tenant, reference="order-own")  # UGX: the tenant's own account
+    payout = make_transfer(paid.tenant, model=Payout, reference="payout-own")
+
+    everything = admin_client.get(PAYMENTS)
+    through_own = admin_client.get(f"{PAYMENTS}?mtn_account__exact=alice-ug")
+    through_default = admin_client.get(f"{PAYMENTS}?mtn_account__exact=default")
+    payouts = admin_client.get(f"{PAYOUTS}?mtn_account__exact=alice-ug")
+
+    assert (own.mtn_account, paid.mtn_account, payout.mtn_account) == (
+        "alice-ug",
+        "default",
+        "alice-ug",
+    )
+    assert listed_ids(everything) == {str(paid.pk), str(own.pk)}
+    assert listed_ids(through_own) == {str(own.pk)}
+    assert listed_ids(through_default) == {str(paid.pk)}
+    assert listed_ids(payouts) == {str(payout.pk)}
+    content = everything.content.decode()
+    assert '<td class="field-account_display">alice-ug</td>' in content
+    assert '<td class="field-account_display">default</td>' in content
+    assert "?mtn_account__exact=alice-ug" in content  # offered as a filter
+
+
+def test_payment_page_links_its_mtn_account(admin_client, tenant):
+    _uganda_account(tenant)
+    own = make_transfer(tenant)
+    account = MtnAccount.objects.get(name="alice-ug")
+
+    content = admin_client.get(change_url(own)).content.decode()
+
+    assert reverse("admin:mtn_mtnaccount_change", args=[account.pk]) in content
+    assert "alice-key" not in content
+    assert "alice-sub" not in content
 
 
 def test_payment_list_filters_by_tenant(admin_client, paid, other_tenant):

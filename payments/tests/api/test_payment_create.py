@@ -41,6 +41,7 @@ PAYMENT_FIELDS = {
     "reference",
     "description",
     "metadata",
+    "account",
     "failure_reason",
     "amount_refunded",
     "created_at",
@@ -77,6 +78,7 @@ def test_create_answers_201_with_the_payment(alice, mtn_http):
     assert payment["currency"] == "UGX"
     assert payment["payer"] == "256700000000"
     assert payment["reference"] == "order-42"
+    assert payment["account"] == "default"  # no MTN account rows: the MTN_* settings' one
     assert payment["description"] == "Order 42"
     assert payment["metadata"] == {"order": 42}
     assert payment["failure_reason"] is None

@@ -36,6 +36,7 @@ PAYOUT_FIELDS = {
     "reference",
     "description",
     "metadata",
+    "account",
     "failure_reason",
     "created_at",
     "updated_at",

@@ -26,6 +26,7 @@ REFUND_FIELDS = {
     "amount",
     "currency",
     "reason",
+    "account",
     "failure_reason",
     "created_at",
     "updated_at",
