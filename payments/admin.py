@@ -211,11 +211,12 @@ class TransferAdmin(
     def get_list_display(self, request: HttpRequest) -> Any:
         if self.list_display != admin.ModelAdmin.list_display:
             return self.list_display  # a subclass that names its own columns keeps them
-        return (
-            *self.list_display_before_party,
-            self.model.party_field,
-            *self.list_display_after_party,
-        )
+        after = self.list_display_after_party
+        if not MtnAccount.objects.exists():
+            # Only the MTN_* settings' `default` carries anything: an account column would say
+            # "default" on every row and push the list past a 1366 px screen.
+            after = tuple(column for column in after if column != "account_display")
+        return (*self.list_display_before_party, self.model.party_field, *after)
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         party = self.model.party_field

@@ -378,3 +378,10 @@ def test_staff_without_permission_cannot_see_payments(client, django_user_model,
 
     assert client.get(PAYMENTS).status_code == 403
     assert client.get(change_url(paid)).status_code == 403
+
+
+def test_lists_leave_out_the_account_column_while_default_is_the_only_account(admin_client, paid):
+    content = admin_client.get(PAYMENTS).content.decode()
+
+    assert str(paid.pk)[:8] in content
+    assert "field-account_display" not in content
