@@ -421,6 +421,73 @@ def unprocessed_callbacks(stack: ChaosStack) -> list[dict[str, Any]]:
     )
 
 
+def check_mtn(
+    *,
+    transfers: list[dict[str, Any]],
+    by_account: dict[str, dict[str, dict[str, Any]]],
+    expected_account: dict[str, str],
+) -> list[str]:
+    """Each object (a row of ``TRANSFERS_SQL``) reached the MTN of its own account
+    (``by_account``: each account's simulator's transactions by reference) exactly once and no
+    other market's, and agrees with it. ``expected_account``: the account each currency must
+    go through (others: ``default``)."""
+    problems: list[str] = []
+    for account, transactions in by_account.items():
+        objects = sum(1 for t in transfers if t["mtn_account"] == account)
+        if len(transactions) != objects:
+            problems.append(
+                f"MTN {account} holds {len(transactions)} transactions for {objects} objects"
+            )
+        external_ids = Counter(tx["external_id"] for tx in transactions.values())
+        for external_id, count in external_ids.items():
+            if count > 1:
+                problems.append(f"{external_id} reached MTN {account} under {count} references")
+    reached = Counter(
+        tx["external_id"] for transactions in by_account.values() for tx in transactions.values()
+    )
+    for transfer in transfers:
+        label = f"{transfer['kind']} {transfer['id']}"
+        account = transfer["mtn_account"]
+        wanted = expected_account.get(transfer["currency"], "default")
+        if account != wanted:
+            problems.append(
+                f"{label} in {transfer['currency']} went through {account!r}, not {wanted!r}"
+            )
+        if account not in by_account:
+            problems.append(f"{label} went through {account!r}, which no simulator here is")
+            continue
+        if reached[transfer["id"]] > 1:
+            problems.append(
+                f"{label} reached {reached[transfer['id']]} MTN transactions in all markets"
+            )
+        tx = by_account[account].get(transfer["ref"])
+        if tx is None:
+            elsewhere = [name for name, txs in by_account.items() if transfer["ref"] in txs]
+            problems.append(
+                f"{label} ({transfer['submission']}) never reached MTN {account}"
+                + (f"; it reached {elsewhere}" if elsewhere else "")
+            )
+            continue
+        if tx["currency"] != transfer["currency"]:
+            problems.append(f"{label}: MTN {account} holds it in {tx['currency']}")
+        product = "collection" if transfer["kind"] == "payment" else "disbursement"
+        if tx["post_count"] != 1 or tx["product"] != product:
+            problems.append(f"{label}: post_count {tx['post_count']}, product {tx['product']}")
+        if tx["external_id"] != transfer["id"]:
+            problems.append(f"{label}: MTN's externalId is {tx['external_id']}")
+        if transfer["status"] != tx["status"]:
+            problems.append(f"{label} is {transfer['status']}, MTN says {tx['status']}")
+        if transfer["status"] == "FAILED" and transfer["failure_code"] != tx["reason"]:
+            problems.append(
+                f"{label} failed with {transfer['failure_code']!r}, MTN: {tx['reason']!r}"
+            )
+        if transfer["submission"] == "rejected":
+            problems.append(f"{label}: MTN holds it, yet its submission is recorded as rejected")
+        if transfer["needs_review"]:
+            problems.append(f"{label} was flagged for review")
+    return problems
+
+
 def check_run(stack: ChaosStack, outcomes: list[Outcome], state: Snapshot) -> list[str]:
     """Everything that must hold after a settled chaos run; returns the violations."""
     problems: list[str] = []
@@ -452,54 +519,13 @@ def check_run(stack: ChaosStack, outcomes: list[Outcome], state: Snapshot) -> li
     # MTN: each object reached its own account's MTN once, under its one reference, never
     # another market's, and agrees with that MTN.
     by_account = stack.sim_transactions_by_account()
-    expected_account = {"EUR": "default", "UGX": "uganda"} if stack.two_markets else {}
-    sim: dict[str, dict[str, Any]] = {}
-    for account, transactions in by_account.items():
-        sim.update(transactions)
-        objects = sum(1 for t in state.transfers if t["mtn_account"] == account)
-        if len(transactions) != objects:
-            fail(f"MTN {account} holds {len(transactions)} transactions for {objects} objects")
-        external_ids = Counter(tx["external_id"] for tx in transactions.values())
-        for external_id, count in external_ids.items():
-            if count > 1:
-                fail(f"{external_id} reached MTN {account} under {count} references")
-    reached = Counter(
-        tx["external_id"] for transactions in by_account.values() for tx in transactions.values()
-    )
-    for transfer in state.transfers:
-        label = f"{transfer['kind']} {transfer['id']}"
-        account = transfer["mtn_account"]
-        wanted = expected_account.get(transfer["currency"], "default")
-        if account != wanted:
-            fail(f"{label} in {transfer['currency']} went through {account!r}, not {wanted!r}")
-        if account not in by_account:
-            fail(f"{label} went through {account!r}, which no simulator here is")
-            continue
-        if reached[transfer["id"]] > 1:
-            fail(f"{label} reached {reached[transfer['id']]} MTN transactions in all markets")
-        tx = by_account[account].get(transfer["ref"])
-        if tx is None:
-            elsewhere = [name for name, txs in by_account.items() if transfer["ref"] in txs]
-            fail(
-                f"{label} ({transfer['submission']}) never reached MTN {account}"
-                + (f"; it reached {elsewhere}" if elsewhere else "")
-            )
-            continue
-        if tx["currency"] != transfer["currency"]:
-            fail(f"{label}: MTN {account} holds it in {tx['currency']}")
-        product = "collection" if transfer["kind"] == "payment" else "disbursement"
-        if tx["post_count"] != 1 or tx["product"] != product:
-            fail(f"{label}: post_count {tx['post_count']}, product {tx['product']}")
-        if tx["external_id"] != transfer["id"]:
-            fail(f"{label}: MTN's externalId is {tx['external_id']}")
-        if transfer["status"] != tx["status"]:
-            fail(f"{label} is {transfer['status']}, MTN says {tx['status']}")
-        if transfer["status"] == "FAILED" and transfer["failure_code"] != tx["reason"]:
-            fail(f"{label} failed with {transfer['failure_code']!r}, MTN: {tx['reason']!r}")
-        if transfer["submission"] == "rejected":
-            fail(f"{label}: MTN holds it, yet its submission is recorded as rejected")
-        if transfer["needs_review"]:
-            fail(f"{label} was flagged for review")
+    for problem in check_mtn(
+        transfers=state.transfers,
+        by_account=by_account,
+        expected_account={"EUR": "default", "UGX": "uganda"} if stack.two_markets else {},
+    ):
+        fail(problem)
+    sim = {ref: tx for transactions in by_account.values() for ref, tx in transactions.items()}
 
     # Merchant webhooks: one event per final state, delivered, signed, acknowledged.
     deliveries = Counter((d["object_type"], d["object_id"]) for d in state.deliveries)
