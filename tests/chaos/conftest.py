@@ -17,8 +17,12 @@ def chaos_stack(tmp_path) -> Iterator[Callable[..., ChaosStack]]:
         pytest.skip("chaos tests need PostgreSQL: set DATABASE_URL=postgres://...")
     stacks: list[ChaosStack] = []
 
-    def start(*, seed: int, faults: dict, proxied: bool = False) -> ChaosStack:
-        stack = ChaosStack(workdir=tmp_path, seed=seed, faults=faults, proxied=proxied)
+    def start(
+        *, seed: int, faults: dict, proxied: bool = False, two_markets: bool = False
+    ) -> ChaosStack:
+        stack = ChaosStack(
+            workdir=tmp_path, seed=seed, faults=faults, proxied=proxied, two_markets=two_markets
+        )
         stacks.append(stack)
         stack.start(base_url)
         return stack

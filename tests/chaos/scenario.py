@@ -44,6 +44,7 @@ class Order:
     amount: str  # a refund's may be "": all that is left of its payment
     key: str
     payment_id: str = ""  # refunds only: the payment refunded
+    currency: str = "EUR"  # a refund's is its payment's
 
     @property
     def url_path(self) -> str:
@@ -57,7 +58,7 @@ class Order:
             return {"amount": self.amount, **reason} if self.amount else reason
         return {
             "amount": self.amount,
-            "currency": "EUR",
+            "currency": self.currency,
             "payer" if self.kind == "payment" else "payee": self.party,
             "reference": f"order-{self.index}",
             "description": f"Chaos order {self.index}",
@@ -65,8 +66,13 @@ class Order:
         }
 
 
-def make_orders(count: int, seed: int, run: str) -> list[Order]:
+def make_orders(count: int, seed: int, run: str, ugx_share: float = 0.0) -> list[Order]:
+    """``count`` payments and payouts in EUR; with ``ugx_share``, about that share of them in
+    UGX instead (whole shillings: UGX has no minor unit), which the gateway routes to the
+    platform's Uganda account."""
     rng = random.Random(seed)  # noqa: S311 - test data, not security
+    # A second generator, so that the EUR orders of a seed stay what they were.
+    markets = random.Random(seed + 7)  # noqa: S311 - test data, not security
     orders = []
     for index in range(count):
         kind = "payment" if rng.random() < 0.65 else "payout"
@@ -76,7 +82,10 @@ def make_orders(count: int, seed: int, run: str) -> list[Order]:
             else f"25677{rng.randrange(10**6, 10**7)}"
         )
         amount = f"{rng.randrange(1, 5000)}.{rng.randrange(100):02d}"
-        orders.append(Order(index, kind, party, amount, f"chaos-{run}-{index}"))
+        currency = "EUR"
+        if markets.random() < ugx_share:
+            currency, amount = "UGX", str(markets.randrange(500, 200_000))
+        orders.append(Order(index, kind, party, amount, f"chaos-{run}-{index}", currency=currency))
     return orders
 
 
@@ -84,7 +93,8 @@ def make_refunds(
     state: Snapshot, orders: list[Order], outcomes: list[Outcome], *, every: int, run: str
 ) -> list[Order]:
     """Refunds of every ``every``-th SUCCESSFUL payment: alternately all of it (no amount)
-    and a part (a third, rounded down to the cent), so both kinds meet the faults."""
+    and a part (a third, rounded down to the currency's minor unit), so both kinds meet the
+    faults."""
     successful = {t["id"] for t in state.transfers if t["status"] == "SUCCESSFUL"}
     paid = [
         outcome
@@ -93,8 +103,10 @@ def make_refunds(
     ]
     refunds = []
     for number, outcome in enumerate(paid[::every]):
-        cents = int(Decimal(outcome.order.amount) * 100) // 3
-        amount = "" if number % 2 == 0 or cents == 0 else f"{cents // 100}.{cents % 100:02d}"
+        decimals = currency_decimals(outcome.order.currency)
+        minor = int(Decimal(outcome.order.amount) * 10**decimals) // 3
+        part = str(Decimal(minor).scaleb(-decimals))
+        amount = "" if number % 2 == 0 or minor == 0 else part
         index = len(orders) + number
         refunds.append(
             Order(
@@ -104,6 +116,7 @@ def make_refunds(
                 amount,
                 f"chaos-{run}-refund-{number}",
                 payment_id=outcome.transfer_id or "",
+                currency=outcome.order.currency,
             )
         )
     return refunds
@@ -261,13 +274,16 @@ class Controller(threading.Thread):
 
 TRANSFERS_SQL = """
     SELECT 'payment' AS kind, id::text, status, submission, mtn_reference_id::text AS ref,
-           failure_code, next_attempt_at, needs_review FROM payments_payment
+           failure_code, next_attempt_at, needs_review, mtn_account, currency
+           FROM payments_payment
     UNION ALL
     SELECT 'payout', id::text, status, submission, mtn_reference_id::text,
-           failure_code, next_attempt_at, needs_review FROM payments_payout
+           failure_code, next_attempt_at, needs_review, mtn_account, currency
+           FROM payments_payout
     UNION ALL
     SELECT 'refund', id::text, status, submission, mtn_reference_id::text,
-           failure_code, next_attempt_at, needs_review FROM payments_refund
+           failure_code, next_attempt_at, needs_review, mtn_account, currency
+           FROM payments_refund
 """
 DELIVERIES_SQL = """
     SELECT event_id, object_type, object_id::text, event_type, state, attempt_count,
@@ -405,6 +421,73 @@ def unprocessed_callbacks(stack: ChaosStack) -> list[dict[str, Any]]:
     )
 
 
+def check_mtn(
+    *,
+    transfers: list[dict[str, Any]],
+    by_account: dict[str, dict[str, dict[str, Any]]],
+    expected_account: dict[str, str],
+) -> list[str]:
+    """Each object (a row of ``TRANSFERS_SQL``) reached the MTN of its own account
+    (``by_account``: each account's simulator's transactions by reference) exactly once and no
+    other market's, and agrees with it. ``expected_account``: the account each currency must
+    go through (others: ``default``)."""
+    problems: list[str] = []
+    for account, transactions in by_account.items():
+        objects = sum(1 for t in transfers if t["mtn_account"] == account)
+        if len(transactions) != objects:
+            problems.append(
+                f"MTN {account} holds {len(transactions)} transactions for {objects} objects"
+            )
+        external_ids = Counter(tx["external_id"] for tx in transactions.values())
+        for external_id, count in external_ids.items():
+            if count > 1:
+                problems.append(f"{external_id} reached MTN {account} under {count} references")
+    reached = Counter(
+        tx["external_id"] for transactions in by_account.values() for tx in transactions.values()
+    )
+    for transfer in transfers:
+        label = f"{transfer['kind']} {transfer['id']}"
+        account = transfer["mtn_account"]
+        wanted = expected_account.get(transfer["currency"], "default")
+        if account != wanted:
+            problems.append(
+                f"{label} in {transfer['currency']} went through {account!r}, not {wanted!r}"
+            )
+        if account not in by_account:
+            problems.append(f"{label} went through {account!r}, which no simulator here is")
+            continue
+        if reached[transfer["id"]] > 1:
+            problems.append(
+                f"{label} reached {reached[transfer['id']]} MTN transactions in all markets"
+            )
+        tx = by_account[account].get(transfer["ref"])
+        if tx is None:
+            elsewhere = [name for name, txs in by_account.items() if transfer["ref"] in txs]
+            problems.append(
+                f"{label} ({transfer['submission']}) never reached MTN {account}"
+                + (f"; it reached {elsewhere}" if elsewhere else "")
+            )
+            continue
+        if tx["currency"] != transfer["currency"]:
+            problems.append(f"{label}: MTN {account} holds it in {tx['currency']}")
+        product = "collection" if transfer["kind"] == "payment" else "disbursement"
+        if tx["post_count"] != 1 or tx["product"] != product:
+            problems.append(f"{label}: post_count {tx['post_count']}, product {tx['product']}")
+        if tx["external_id"] != transfer["id"]:
+            problems.append(f"{label}: MTN's externalId is {tx['external_id']}")
+        if transfer["status"] != tx["status"]:
+            problems.append(f"{label} is {transfer['status']}, MTN says {tx['status']}")
+        if transfer["status"] == "FAILED" and transfer["failure_code"] != tx["reason"]:
+            problems.append(
+                f"{label} failed with {transfer['failure_code']!r}, MTN: {tx['reason']!r}"
+            )
+        if transfer["submission"] == "rejected":
+            problems.append(f"{label}: MTN holds it, yet its submission is recorded as rejected")
+        if transfer["needs_review"]:
+            problems.append(f"{label} was flagged for review")
+    return problems
+
+
 def check_run(stack: ChaosStack, outcomes: list[Outcome], state: Snapshot) -> list[str]:
     """Everything that must hold after a settled chaos run; returns the violations."""
     problems: list[str] = []
@@ -430,34 +513,19 @@ def check_run(stack: ChaosStack, outcomes: list[Outcome], state: Snapshot) -> li
         found = by_id.get(outcome.transfer_id or "")
         if found is not None and found["kind"] != outcome.order.kind:
             fail(f"order {outcome.order.index} is a {found['kind']}")
+        if found is not None and found["currency"] != outcome.order.currency:
+            fail(f"order {outcome.order.index} is in {found['currency']}")
 
-    # MTN: each object reached MTN once, under its one reference, and agrees with MTN.
-    sim = stack.sim_transactions()
-    if len(sim) != len(state.transfers):
-        fail(f"MTN holds {len(sim)} transactions for {len(state.transfers)} objects")
-    external_ids = Counter(tx["external_id"] for tx in sim.values())
-    for external_id, count in external_ids.items():
-        if count > 1:
-            fail(f"{external_id} reached MTN under {count} references")
-    for transfer in state.transfers:
-        tx = sim.get(transfer["ref"])
-        label = f"{transfer['kind']} {transfer['id']}"
-        if tx is None:
-            fail(f"{label} ({transfer['submission']}) never reached MTN")
-            continue
-        product = "collection" if transfer["kind"] == "payment" else "disbursement"
-        if tx["post_count"] != 1 or tx["product"] != product:
-            fail(f"{label}: post_count {tx['post_count']}, product {tx['product']}")
-        if tx["external_id"] != transfer["id"]:
-            fail(f"{label}: MTN's externalId is {tx['external_id']}")
-        if transfer["status"] != tx["status"]:
-            fail(f"{label} is {transfer['status']}, MTN says {tx['status']}")
-        if transfer["status"] == "FAILED" and transfer["failure_code"] != tx["reason"]:
-            fail(f"{label} failed with {transfer['failure_code']!r}, MTN: {tx['reason']!r}")
-        if transfer["submission"] == "rejected":
-            fail(f"{label}: MTN holds it, yet its submission is recorded as rejected")
-        if transfer["needs_review"]:
-            fail(f"{label} was flagged for review")
+    # MTN: each object reached its own account's MTN once, under its one reference, never
+    # another market's, and agrees with that MTN.
+    by_account = stack.sim_transactions_by_account()
+    for problem in check_mtn(
+        transfers=state.transfers,
+        by_account=by_account,
+        expected_account={"EUR": "default", "UGX": "uganda"} if stack.two_markets else {},
+    ):
+        fail(problem)
+    sim = {ref: tx for transactions in by_account.values() for ref, tx in transactions.items()}
 
     # Merchant webhooks: one event per final state, delivered, signed, acknowledged.
     deliveries = Counter((d["object_type"], d["object_id"]) for d in state.deliveries)
@@ -516,7 +584,9 @@ def check_run(stack: ChaosStack, outcomes: list[Outcome], state: Snapshot) -> li
         fail(f"{row['kind']} {row['id']} was due at {row['next_attempt_at']} and is stuck")
     for process in stack.processes():
         text = process.log.read_text(errors="replace")
-        if process.name != "simulator" and ("Traceback" in text or "unhandled error" in text):
+        if not process.name.startswith("simulator") and (
+            "Traceback" in text or "unhandled error" in text
+        ):
             fail(f"{process.name} logged an error:\n{_first_traceback(text)}")
 
     # The money: the ledger proves itself, and agrees with MTN's record.
@@ -639,6 +709,7 @@ def summary(
     sim = stack.sim_transactions()
     sim_callbacks = Counter(c["outcome"] for c in stack.sim_callbacks())
     final = Counter(f"{t['kind']}:{t['status']}" for t in state.transfers)
+    markets = Counter(f"{t['mtn_account']}:{t['currency']}" for t in state.transfers)
     attempts = Counter(d["attempt_count"] for d in state.deliveries)
     return (
         f"chaos: {len(outcomes)} orders; "
@@ -646,7 +717,7 @@ def summary(
             f"{name} {value:.1f}{'' if name.endswith('average') else 's'}"
             for name, value in timings.items()
         )
-        + f"\n  final: {dict(sorted(final.items()))}"
+        + f"\n  final: {dict(sorted(final.items()))}; by account: {dict(sorted(markets.items()))}"
         + f"\n  merchant answers: {dict(sorted(statuses.items()))}, connection errors "
         f"{sum(o.connection_errors for o in outcomes)}, 503s "
         f"{sum(o.unavailable for o in outcomes)}, replays checked "

@@ -1,9 +1,11 @@
 """The processes a chaos test runs, as an operator would run them, on loopback only.
 
 A fresh PostgreSQL database (created here, migrated with ``manage.py migrate``, dropped at
-the end), the MTN simulator (``manage.py mtn_sandbox``) injecting faults, gunicorn with
-gunicorn.conf.py (2 workers), two ``manage.py run_worker`` processes, and a merchant webhook
-receiver in this process. Every process is started, killed and stopped by its own pid.
+the end), the MTN simulator (``manage.py mtn_sandbox``) injecting faults (with
+``two_markets``, a second one as MTN Uganda for UGX, registered with ``mtn_account_set`` as
+the platform's account ``uganda``), gunicorn with gunicorn.conf.py (2 workers), two
+``manage.py run_worker`` processes, and a merchant webhook receiver in this process.
+Every process is started, killed and stopped by its own pid.
 
 With ``proxied``, gunicorn and the workers reach PostgreSQL (and Redis, when ``REDIS_URL``
 names one) through a ``TcpProxy`` (tests/proxy.py), so that a test can cut either in the
@@ -26,6 +28,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -351,6 +354,11 @@ class ChaosStack:
     # exactly the MTN credentials the gateway is given.
     env_secrets: dict[str, str] = field(default_factory=production_secrets)
     proxied: bool = False
+    # With ``two_markets``, a second simulator is MTN Uganda (UGX only, its own credentials),
+    # registered as the platform's MTN account ``uganda``; the default account stays EUR.
+    two_markets: bool = False
+    ug_sim_port: int = field(default_factory=free_port)
+    ug_simulator: Process | None = None
     db_proxy: TcpProxy | None = None
     redis_proxy: TcpProxy | None = None
     redis_db: str = "0"
@@ -362,6 +370,17 @@ class ChaosStack:
     @property
     def sim_url(self) -> str:
         return f"http://127.0.0.1:{self.sim_port}"
+
+    @property
+    def ug_sim_url(self) -> str:
+        return f"http://127.0.0.1:{self.ug_sim_port}"
+
+    def sim_urls(self) -> dict[str, str]:
+        """Each MTN account's simulator, by the account's name (``mtn_account`` on a row)."""
+        urls = {"default": self.sim_url}
+        if self.two_markets:
+            urls["uganda"] = self.ug_sim_url
+        return urls
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
@@ -397,9 +416,10 @@ class ChaosStack:
             env["REDIS_URL"] = os.environ["REDIS_URL"]
         return env
 
-    def manage(self, *args: str) -> str:
+    def manage(self, *args: str, stdin: str | None = None) -> str:
         done = subprocess.run(  # noqa: S603 - our own command
             [PYTHON, "manage.py", *args],
+            input=stdin,
             cwd=ROOT,
             env=self.environment(),
             capture_output=True,
@@ -436,6 +456,8 @@ class ChaosStack:
             )
         )
         self.api_key, self.webhook_secret = created["api_key"], created["webhook_secret"]
+        if self.two_markets:
+            self.funding.setdefault("UGX", Decimal(1_000_000_000))
         # Payouts reserve their amount from the tenant's balance (the ledger): fund it well
         # past what 300 orders of at most 5000 EUR can take, so none is refused for funds.
         for currency, amount in self.funding.items():
@@ -462,6 +484,8 @@ class ChaosStack:
             self.workdir / "simulator.log",
         )
         self.simulator.start()
+        if self.two_markets:
+            self._start_uganda(env)
         self.web = Process(
             "web",
             [GUNICORN, "--config", "gunicorn.conf.py"],
@@ -484,6 +508,59 @@ class ChaosStack:
             worker.start()
             self.workers.append(worker)
         wait_http(f"{self.sim_url}/_simulator/faults", self.simulator)
+        if self.ug_simulator is not None:
+            wait_http(f"{self.ug_sim_url}/_simulator/faults", self.ug_simulator)
+
+    def _start_uganda(self, env: dict[str, str]) -> None:
+        """MTN Uganda: its own simulator and credentials, stored as the platform account
+        ``uganda`` for UGX with ``mtn_account_set`` (credentials on stdin), as an operator
+        would register a second market."""
+        credentials = {
+            product: {
+                "subscription_key": f"ug-{product}-{secrets.token_hex(8)}",
+                "api_user": str(uuid.uuid4()),
+                "api_key": secrets.token_hex(16),
+            }
+            for product in ("collection", "disbursement")
+        }
+        credentials_file = self.workdir / "uganda-credentials.json"
+        credentials_file.write_text(json.dumps(credentials))
+        self.ug_simulator = Process(
+            "simulator-uganda",
+            [
+                PYTHON,
+                "manage.py",
+                "mtn_sandbox",
+                "--port",
+                str(self.ug_sim_port),
+                "--target-environment",
+                "mtnuganda",
+                "--currency",
+                "UGX",
+                "--credentials",
+                str(credentials_file),
+                "--delay-seconds",
+                "1",
+                "--seed",
+                str(self.seed + 1),
+                "--faults",
+                json.dumps(self.faults),
+            ],
+            env,
+            self.workdir / "simulator-uganda.log",
+        )
+        self.ug_simulator.start()
+        self.manage(
+            "mtn_account_set",
+            "uganda",
+            "--target-environment",
+            "mtnuganda",
+            "--currency",
+            "UGX",
+            "--base-url",
+            self.ug_sim_url,
+            stdin=json.dumps(credentials),
+        )
 
     def ledger_check(self) -> dict[str, Any]:
         """``manage.py ledger_check`` against this stack's database: its JSON summary."""
@@ -542,9 +619,13 @@ class ChaosStack:
         return f"Redis stopped for {seconds}s, then restored"
 
     def set_faults(self, **values: Any) -> dict[str, Any]:
-        response = requests.post(f"{self.sim_url}/_simulator/faults", json=values, timeout=5)
-        response.raise_for_status()
-        return response.json()
+        """The same faults on every market's simulator; the default one's answer."""
+        answers = {}
+        for account, url in self.sim_urls().items():
+            response = requests.post(f"{url}/_simulator/faults", json=values, timeout=5)
+            response.raise_for_status()
+            answers[account] = response.json()
+        return answers["default"]
 
     def faults_off(self) -> None:
         self.set_faults(
@@ -552,18 +633,34 @@ class ChaosStack:
             callback_delay_seconds=0.0,
         )
 
+    def sim_transactions_by_account(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Each MTN account's simulator's transactions, by reference."""
+        by_account = {}
+        for account, url in self.sim_urls().items():
+            response = requests.get(f"{url}/_simulator/transactions", timeout=30)
+            response.raise_for_status()
+            by_account[account] = {tx["reference_id"]: tx for tx in response.json()["results"]}
+        return by_account
+
     def sim_transactions(self) -> dict[str, dict[str, Any]]:
-        response = requests.get(f"{self.sim_url}/_simulator/transactions", timeout=30)
-        response.raise_for_status()
-        return {tx["reference_id"]: tx for tx in response.json()["results"]}
+        """Every market's transactions together (references are UUIDs: none is shared)."""
+        merged: dict[str, dict[str, Any]] = {}
+        for transactions in self.sim_transactions_by_account().values():
+            merged.update(transactions)
+        return merged
 
     def sim_callbacks(self) -> list[dict[str, Any]]:
-        response = requests.get(f"{self.sim_url}/_simulator/callbacks", timeout=30)
-        response.raise_for_status()
-        return response.json()["results"]
+        results = []
+        for url in self.sim_urls().values():
+            response = requests.get(f"{url}/_simulator/callbacks", timeout=30)
+            response.raise_for_status()
+            results.extend(response.json()["results"])
+        return results
 
     def processes(self) -> list[Process]:
-        return [p for p in (*self.workers, self.web, self.simulator) if p is not None]
+        return [
+            p for p in (*self.workers, self.web, self.simulator, self.ug_simulator) if p is not None
+        ]
 
     def close(self) -> None:
         for process in self.processes():

@@ -4,14 +4,16 @@ A real stack on loopback (see ``stack.py``): gunicorn with 2 workers and two ``r
 processes on a fresh PostgreSQL database, the MTN simulator injecting faults at random
 (5xx on POST and GET, 429, timeouts past the gateway's read timeout, lost responses; lost,
 duplicate, late and out-of-order callbacks), and a merchant endpoint that refuses the first
-attempt of some webhook events. Then the faults stop and the stack settles; some of the
-SUCCESSFUL payments are refunded (in full or in part) under the same faults, and it settles
-again. Afterwards every object must agree with MTN, have reached MTN exactly once, have
-produced exactly one merchant event that the merchant received and could verify, and nothing
-may be stuck. And the money must be right: ``ledger_check`` finds no problem, and the
-tenant (charged a 1.5 % collection fee) holds exactly its funding plus every payment MTN
-says succeeded, less its fee, less every payout and refund MTN says succeeded; the
-platform's fee account holds those fees.
+attempt of some webhook events. One run has two markets: a share of its orders is in UGX,
+which the gateway sends through the platform's MTN Uganda account (a second simulator), and
+every check below is made against the MTN of each object's own account. Then the faults
+stop and the stack settles; some of the SUCCESSFUL payments are refunded (in full or in
+part) under the same faults, and it settles again. Afterwards every object must agree with
+MTN, have reached MTN exactly once, have produced exactly one merchant event that the
+merchant received and could verify, and nothing may be stuck. And the money must be right:
+``ledger_check`` finds no problem, and the tenant (charged a 1.5 % collection fee) holds
+exactly its funding plus every payment MTN says succeeded, less its fee, less every payout
+and refund MTN says succeeded; the platform's fee account holds those fees.
 
 Merchant deliveries refused once are retried on the 5-second schedule; the receiver never
 refuses a second attempt, so no delivery reaches the 5-minute schedule and nothing is
@@ -59,6 +61,10 @@ LOAD_OF_THIS_STACK = 4.5
 LATENESS_CEILING_SECONDS = 55
 
 
+# In the two-market run, about this share of the orders is in UGX, through MTN Uganda.
+UGX_SHARE = 0.35
+
+
 FAULTS = {
     "post_error_rate": 0.08,
     "status_error_rate": 0.08,
@@ -82,9 +88,11 @@ def lateness_bound(base: float, peak_load: float, extra: float = 0.0) -> float:
     return min(base * max(1.0, peak_load / quiet) + extra, LATENESS_CEILING_SECONDS)
 
 
-def _run(stack, *, seed: int, actions=(), extra_lateness: float = 0.0) -> list:
+def _run(
+    stack, *, seed: int, actions=(), extra_lateness: float = 0.0, ugx_share: float = 0.0
+) -> list:
     started = time.monotonic()
-    orders = make_orders(ORDERS, seed=seed, run=f"s{seed}")
+    orders = make_orders(ORDERS, seed=seed, run=f"s{seed}", ugx_share=ugx_share)
     merchants = Merchants(stack, orders, CONCURRENCY)
     controller = Controller(merchants, list(actions))
     monitor = LatenessMonitor(stack)
@@ -139,15 +147,31 @@ def _run(stack, *, seed: int, actions=(), extra_lateness: float = 0.0) -> list:
     return outcomes
 
 
-def test_every_payment_settles_once_and_agrees_with_mtn_under_faults(chaos_stack):
-    stack = chaos_stack(seed=101, faults=FAULTS)
+def test_every_payment_settles_once_and_agrees_with_mtn_of_its_market_under_faults(
+    chaos_stack,
+):
+    # Two markets: the platform's default MTN account (EUR) and its Uganda account (UGX, a
+    # simulator of its own with its own credentials), both under the same faults. Each object
+    # must agree with, and have reached only, the MTN of its own account; the money adds up
+    # per currency against both MTNs' records.
+    stack = chaos_stack(seed=101, faults=FAULTS, two_markets=True)
 
     def lost_responses_arrive_late() -> str:
         # Half way: a lost response now holds the connection past the read timeout first.
         stack.set_faults(lost_response_mode="sleep")
         return "lost_response_mode=sleep"
 
-    _run(stack, seed=101, actions=[(ORDERS // 2, lost_responses_arrive_late)])
+    outcomes = _run(
+        stack,
+        seed=101,
+        actions=[(ORDERS // 2, lost_responses_arrive_late)],
+        ugx_share=UGX_SHARE,
+    )
+
+    # The run used both markets, for payments, payouts and refunds alike.
+    used = {(o.order.kind, o.order.currency) for o in outcomes if o.transfer_id}
+    for kind in ("payment", "payout", "refund"):
+        assert {(kind, "EUR"), (kind, "UGX")} <= used, used
 
 
 def test_killed_web_server_and_workers_lose_and_double_nothing(chaos_stack):
