@@ -63,6 +63,10 @@ LATENESS_CEILING_SECONDS = 55
 
 # In the two-market run, about this share of the orders is in UGX, through MTN Uganda.
 UGX_SHARE = 0.35
+# A second simulator (and its callbacks) on the same two cores: the two-market run measured
+# 13.5-21.9 s of worst lateness at peak loads 4.8-5.7, against 6-11 s for one market, so its
+# base bound is 10 s higher; still far below the ceiling, so a row stuck on a lease still fails.
+TWO_MARKETS_EXTRA_LATENESS_SECONDS = 10
 
 
 FAULTS = {
@@ -116,9 +120,8 @@ def _run(
         settle_seconds += more_settling
     monitor.stopped.set()
     monitor.join(timeout=10)
-    max_lateness = lateness_bound(
-        MAX_LATENESS_SECONDS, monitor.peak_load, controller.longest + extra_lateness
-    )
+    base = MAX_LATENESS_SECONDS + (TWO_MARKETS_EXTRA_LATENESS_SECONDS if ugx_share else 0)
+    max_lateness = lateness_bound(base, monitor.peak_load, controller.longest + extra_lateness)
     timings = {
         "load": load_seconds,
         "settle": settle_seconds,
