@@ -11,7 +11,7 @@ import binascii
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from gateway.errors import NotFound, ValidationFailed
+from gateway.list_filters import as_utc, read_limit, read_time_range
 from gateway.models import AuditEvent
 from gateway.sql import ModelColumns, fetch_rows
 from payments.models import MoneyTransfer, Refund
@@ -104,25 +105,8 @@ def parse_list_filters(params: Any, *, party_field: str | None = None) -> ListFi
         if len(reference) > 64 or "\x00" in reference:
             errors["reference"] = ["Must be at most 64 characters."]
         values["reference"] = reference
-    for name in ("created_after", "created_before"):
-        raw = params.get(name)
-        if raw is None:
-            continue
-        moment = _parse_timestamp(raw)
-        if moment is None:
-            errors[name] = ["Must be an ISO 8601 timestamp, e.g. 2026-01-31T12:00:00Z."]
-        values[name] = moment
-    raw_limit = params.get("limit")
-    if raw_limit is not None:
-        if (
-            not raw_limit.isascii()
-            or not raw_limit.isdigit()
-            or len(raw_limit) > 10  # int() refuses over 4300 digits with a ValueError (a 500)
-            or not (1 <= int(raw_limit) <= MAX_PAGE_SIZE)
-        ):
-            errors["limit"] = [f"Must be a whole number from 1 to {MAX_PAGE_SIZE}."]
-        else:
-            values["limit"] = int(raw_limit)
+    read_time_range(params, errors=errors, values=values)
+    read_limit(params, maximum=MAX_PAGE_SIZE, errors=errors, values=values)
     raw_cursor = params.get("cursor")
     if raw_cursor is not None:
         cursor = decode_cursor(raw_cursor)
@@ -132,30 +116,6 @@ def parse_list_filters(params: Any, *, party_field: str | None = None) -> ListFi
     if errors:
         raise ValidationFailed("A query parameter is not valid.", fields=errors)
     return ListFilters(**values)
-
-
-def _parse_timestamp(raw: str) -> datetime | None:
-    try:
-        moment = parse_datetime(raw.replace(" ", "+") if raw.count(" ") == 1 else raw)
-    except ValueError:
-        return None
-    if moment is None:
-        return None
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, UTC)
-    return _as_utc(moment)
-
-
-def _as_utc(moment: datetime) -> datetime | None:
-    """The instant in UTC, or None when it lies outside what a datetime can hold.
-
-    ``0001-01-01T00:00:00+14:00`` parses, but is before year 1 in UTC: the query would
-    raise ``OverflowError`` (a 500) instead of the 400 a malformed filter deserves.
-    """
-    try:
-        return moment.astimezone(UTC)
-    except (OverflowError, ValueError):
-        return None
 
 
 def encode_cursor(transfer: MoneyTransfer) -> str:
@@ -171,7 +131,7 @@ def decode_cursor(raw: str) -> tuple[datetime, uuid.UUID] | None:
         moment = parse_datetime(moment_text)
         if moment is None or timezone.is_naive(moment):
             return None
-        moment = _as_utc(moment)
+        moment = as_utc(moment)
         if moment is None:
             return None
         return moment, uuid.UUID(id_text)

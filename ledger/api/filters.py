@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from gateway.currencies import SUPPORTED_CURRENCIES
 from gateway.errors import ValidationFailed
+from gateway.list_filters import read_limit, read_time_range
 from ledger.models import STATEMENT_TYPES
 from ledger.selectors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor
 
@@ -48,25 +46,8 @@ def parse_statement_filters(params: Any) -> StatementFilters:
         if kind not in STATEMENT_TYPES:
             errors["type"] = [f"Must be one of {', '.join(STATEMENT_TYPES)}."]
         values["type"] = kind
-    for name in ("created_after", "created_before"):
-        raw = params.get(name)
-        if raw is None:
-            continue
-        moment = _parse_timestamp(raw)
-        if moment is None:
-            errors[name] = ["Must be an ISO 8601 timestamp, e.g. 2026-01-31T12:00:00Z."]
-        values[name] = moment
-    raw_limit = params.get("limit")
-    if raw_limit is not None:
-        if (
-            not raw_limit.isascii()
-            or not raw_limit.isdigit()
-            or len(raw_limit) > 10  # int() of thousands of digits raises ValueError
-            or not (1 <= int(raw_limit) <= MAX_PAGE_SIZE)
-        ):
-            errors["limit"] = [f"Must be a whole number from 1 to {MAX_PAGE_SIZE}."]
-        else:
-            values["limit"] = int(raw_limit)
+    read_time_range(params, errors=errors, values=values)
+    read_limit(params, maximum=MAX_PAGE_SIZE, errors=errors, values=values)
     cursor = params.get("cursor")
     if cursor is not None:
         if decode_cursor(cursor) is None:
@@ -80,20 +61,3 @@ def parse_statement_filters(params: Any) -> StatementFilters:
     if errors:
         raise ValidationFailed("A query parameter is not valid.", fields=errors)
     return StatementFilters(**values)
-
-
-def _parse_timestamp(raw: str) -> datetime | None:
-    # A "+" in a query string arrives as a space: "...T12:00:00 02:00" means "+02:00".
-    text = raw.replace(" ", "+") if raw.count(" ") == 1 else raw
-    try:
-        moment = parse_datetime(text)
-    except ValueError:
-        return None
-    if moment is None:
-        return None
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, UTC)
-    try:
-        return moment.astimezone(UTC)
-    except (OverflowError, ValueError):  # e.g. year 1 at +14:00 is before year 1 in UTC
-        return None
