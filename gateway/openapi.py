@@ -1,4 +1,4 @@
-"""Shared OpenAPI pieces: the auth headers, Idempotency-Key and the error responses."""
+"""Shared OpenAPI pieces: the auth headers, Idempotency-Key, the error envelope and responses."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
-
-from payments.api.serializers import ErrorSerializer
+from rest_framework import serializers
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -27,6 +26,18 @@ REQUEST_ID = OpenApiParameter(
     required=False,
     description="Echoed on the response; generated when absent.",
 )
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
 
 
 def error(description: str) -> OpenApiResponse:

@@ -83,12 +83,14 @@ INSTALLED_APPS = [
     "gateway",
     # Django's admin with the gateway's site as its default (dashboard, two-factor sign-in);
     # after "gateway", so that gateway/templates/admin/base_site.html is the one used.
-    "gateway.admin_config.GatewayAdminConfig",
+    "shell.admin_config.GatewayAdminConfig",
     "tenants",
     "payments",
     "mtn",
     "webhooks",
     "ledger",
+    # On top of the apps: the worker, the admin site's dashboard and sign-in, the metrics scrape.
+    "shell",
 ]
 
 # `make bench` only: two baseline endpoints under /bench/ (never in a real deployment).
@@ -185,7 +187,7 @@ else:
     # process for trying it out); production sets REDIS_URL.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 SILENCED_SYSTEM_CHECKS = [
-    # django-ratelimit counts admin logins only (gateway/admin_login.py): per process without
+    # django-ratelimit counts admin logins only (shell/admin_login.py): per process without
     # Redis on purpose, and FailoverRedisCache is django-redis's cache, which it supports.
     "django_ratelimit.E003",
     "django_ratelimit.W001",

@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from gateway import health, metrics, pages
+from gateway import health, pages
 from gateway.query import trailing_slash_not_found
 
 # A database outage that escapes every view and middleware is still a 503, not a 500.
@@ -13,7 +13,7 @@ handler500 = "gateway.middleware.server_error"
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("metrics", metrics.metrics_view, name="metrics"),
+    path("", include("shell.urls")),
     path("api/v1/", include("payments.api.urls")),
     path("api/v1/", include("webhooks.urls")),
     path("api/v1/", include("payments.api.payers")),

@@ -30,7 +30,7 @@ from django.db.models.functions import Round
 from django.utils import timezone
 
 from gateway.audit import Actor, audit_event
-from gateway.currencies import CURRENCY_DECIMALS
+from gateway.money import CURRENCY_DECIMALS
 from ledger.errors import InsufficientFunds, LedgerInvariantError
 from ledger.models import (
     AMOUNT_DECIMALS,

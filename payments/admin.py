@@ -34,11 +34,11 @@ from gateway.admin import (
     staff_actor,
 )
 from gateway.models import AuditEvent
+from gateway.money import format_amount
 from gateway.staff_groups import RECHECK_PERMISSION
 from mtn.errors import MtnError
 from mtn.models import DEFAULT_ACCOUNT, MtnAccount
 from payments.models import MoneyTransfer, Payment, Payout, Refund
-from payments.money import format_amount
 from payments.services import Applied, transfer_recheck
 from payments.states import Status, Submission
 from webhooks.models import MerchantDelivery, MtnCallback

@@ -16,6 +16,7 @@ from typing import Any
 from gateway.audit import Actor, audit_record
 from gateway.errors import GatewayError, ValidationFailed
 from gateway.logging import mask_msisdn
+from gateway.money import MoneyError, parse_currency
 from mtn.accounts import mtn_route
 from mtn.errors import (
     MtnAuthenticationError,
@@ -24,7 +25,6 @@ from mtn.errors import (
     MtnNotFoundError,
     MtnRejectedError,
 )
-from payments.money import MoneyError, parse_currency
 
 logger = logging.getLogger(__name__)
 

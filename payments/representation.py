@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from gateway.models import AuditEvent
+from gateway.money import format_amount
 from payments.models import MoneyTransfer, Payment, Refund
-from payments.money import format_amount
 from payments.reasons import transfer_failure_reason
 
 

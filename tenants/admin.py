@@ -30,7 +30,7 @@ from gateway.admin import (
     clipped,
     staff_actor,
 )
-from gateway.currencies import SUPPORTED_CURRENCIES, format_amount
+from gateway.money import SUPPORTED_CURRENCIES, format_amount
 from ledger.models import LedgerTransaction
 from ledger.selectors import balance_list, balance_transaction_list
 from ledger.services import MAX_REASON_LENGTH

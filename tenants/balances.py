@@ -9,10 +9,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from gateway.audit import Actor
+from gateway.money import MoneyError, parse_amount, parse_currency
 from ledger.errors import InsufficientFunds
 from ledger.selectors import Balance, balance_get
 from ledger.services import MAX_REASON_LENGTH, ledger_adjust
-from payments.money import MoneyError, parse_amount, parse_currency
 from tenants.models import Tenant
 
 

@@ -15,13 +15,13 @@ import pytest
 from django.db import InterfaceError, OperationalError
 from django.test import Client, RequestFactory
 
-from gateway import worker as worker_module
 from gateway.errors import api_exception_handler
 from gateway.metrics import REGISTRY
 from gateway.middleware import server_error
-from gateway.worker import Worker
 from payments.models import Payment
 from payments.tests.helpers import PAYMENTS_URL, payment_body, post_json
+from shell import worker as worker_module
+from shell.worker import Worker
 from webhooks.tests.conftest import post_signed, post_token
 
 DOWN = OperationalError("server closed the connection unexpectedly")
@@ -164,7 +164,7 @@ def test_the_worker_waits_out_an_outage_and_carries_on(monkeypatch, caplog):
     real_wait = worker.stop_event.wait
     monkeypatch.setattr(worker.stop_event, "wait", lambda t=None: waits.append(t) or real_wait(0))
 
-    with caplog.at_level(logging.INFO, logger="gateway.worker"):
+    with caplog.at_level(logging.INFO, logger="shell.worker"):
         worker.run_forever(idle_sleep=0)
 
     assert rounds == ["down"] * 5 + ["up"]

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway.currencies import SUPPORTED_CURRENCIES
 from gateway.errors import ValidationFailed
 from gateway.list_filters import read_limit, read_time_range
+from gateway.money import SUPPORTED_CURRENCIES
 from ledger.models import STATEMENT_TYPES
 from ledger.selectors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor
 

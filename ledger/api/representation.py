@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from gateway.currencies import format_amount
+from gateway.money import format_amount
 from ledger.models import LedgerTransaction
 from ledger.selectors import Balance
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from gateway.currencies import SUPPORTED_CURRENCIES
+from gateway.money import SUPPORTED_CURRENCIES
 from ledger.models import STATEMENT_TYPES, SourceObject
 
 _SIGNED_AMOUNT = (

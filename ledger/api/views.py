@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from gateway.currencies import SUPPORTED_CURRENCIES
+from gateway.money import SUPPORTED_CURRENCIES
 from gateway.openapi import COMMON_ERRORS, REQUEST_ID
 from gateway.query import KnownQueryParamsMixin
 from ledger import selectors

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.audit import Actor
-from gateway.currencies import CURRENCY_DECIMALS
+from gateway.money import CURRENCY_DECIMALS
 from ledger.errors import InsufficientFunds
 from ledger.fees import collection_fee
 from ledger.models import LedgerAccount, LedgerEntry

@@ -14,9 +14,9 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from gateway import metrics
+from gateway.money import SUPPORTED_CURRENCIES
 from gateway.openapi import COMMON_ERRORS, REQUEST_ID, error
 from gateway.query import KnownQueryParamsMixin
-from payments.money import SUPPORTED_CURRENCIES
 from payments.payers import parse_payer_query, payer_lookup
 from tenants.authentication import ApiKeyRateThrottle, TenantPrincipal
 from tenants.rates import rate_hit

@@ -17,7 +17,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema_field
 from rest_framework import serializers
 
-from payments.money import (
+from gateway.money import (
     CURRENCY_DECIMALS,
     SUPPORTED_CURRENCIES,
     MoneyError,
@@ -270,18 +270,6 @@ class EventSerializer(serializers.Serializer):
 
 class EventListSerializer(serializers.Serializer):
     results = EventSerializer(many=True)
-
-
-class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), required=False
-    )
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorDetailSerializer()
 
 
 class RefundCreateSerializer(serializers.Serializer):

@@ -16,7 +16,6 @@ from payments.services.common import (
     callback_url_for,
     in_request_lease,
     lock_transfer,
-    mtn_client,
 )
 from payments.services.create import (
     refund_create,
@@ -49,7 +48,6 @@ __all__ = [
     "funds_reserve",
     "in_request_lease",
     "lock_transfer",
-    "mtn_client",
     "refund_create",
     "refund_create_and_submit",
     "transfer_account",

@@ -1,5 +1,5 @@
-"""What every stage of a transfer's life shares: the MTN client of the transfer's account, the
-row lock, the callback URL, and how an MTN error is described in ``last_error``."""
+"""What every stage of a transfer's life shares: the row lock, the callback URL, and how an MTN
+error is described in ``last_error``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from datetime import timedelta
 
 from django.conf import settings
 
-from mtn.accounts import default_account, mtn_client_for
-from mtn.client import MtnClient
 from mtn.client import _clients as _client_local
 from mtn.errors import MtnError
 from mtn.models import MtnAccount
@@ -23,18 +21,8 @@ __all__ = [
     "describe_mtn_error",
     "in_request_lease",
     "lock_transfer",
-    "mtn_client",
     "transfer_account",
 ]
-
-
-def mtn_client(*, quick: bool = False) -> MtnClient:
-    """The client of the platform account ``default`` (the ``MTN_*`` settings).
-
-    A payment, payout or refund is always sent through its own account: use
-    ``transfer_client(transfer)`` for it.
-    """
-    return mtn_client_for(default_account(), quick=quick)
 
 
 def in_request_lease() -> timedelta:

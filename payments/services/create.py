@@ -26,10 +26,10 @@ from gateway.idempotency import (
     idempotency_link,
     idempotency_new_row,
 )
+from gateway.money import format_amount
 from gateway.sql import insert_together, is_unique_violation
 from payments.errors import PaymentNotRefundable, RefundExceedsPayment
 from payments.models import MerchantTransfer, MoneyTransfer, Payment, Payout, Refund
-from payments.money import format_amount
 from payments.representation import transfer_representation
 from payments.routing import transfer_account_route
 from payments.services.common import in_request_lease

@@ -20,7 +20,7 @@ from __future__ import annotations
 from django.db.models import F
 from django.utils import timezone
 
-from gateway.currencies import currency_decimals
+from gateway.money import currency_decimals
 from ledger.fees import collection_fee
 from ledger.selectors import ledger_has_reservation
 from ledger.services import (

@@ -18,11 +18,11 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from gateway.audit import Actor, audit_record
+from gateway.money import same_amount
 from mtn.client import MtnClient, TransactionStatus
 from mtn.errors import MtnError, MtnNotFoundError
 from payments.errors import InvalidTransition
 from payments.models import MoneyTransfer
-from payments.money import same_amount
 from payments.representation import transfer_representation
 from payments.routing import transfer_client
 from payments.schedule import backoff_delay

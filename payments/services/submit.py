@@ -17,12 +17,12 @@ from django.utils import timezone
 
 from gateway.audit import Actor, audit_record
 from gateway.db import commit_without_waiting_for_disk
+from gateway.money import format_amount
 from mtn.accounts import mtn_client_for
 from mtn.client import MtnClient, SubmitResult
 from mtn.errors import MtnError
 from mtn.models import MtnAccount
 from payments.models import MoneyTransfer, Refund
-from payments.money import format_amount
 from payments.schedule import backoff_delay
 from payments.services.common import (
     callback_url_for,

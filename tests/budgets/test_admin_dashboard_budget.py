@@ -8,9 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from gateway.dashboard import dashboard_for
 from payments.models import Payout
 from payments.tests.admin.factories import make_transfer, make_transfer_with_history
+from shell.dashboard import dashboard_for
 
 pytestmark = pytest.mark.django_db
 

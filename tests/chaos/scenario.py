@@ -22,7 +22,7 @@ from typing import Any
 import requests
 from standardwebhooks import Webhook
 
-from gateway.currencies import currency_decimals
+from gateway.money import currency_decimals
 from ledger.fees import collection_fee
 from tests.chaos.stack import ChaosStack
 

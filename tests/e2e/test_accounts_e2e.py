@@ -20,13 +20,13 @@ from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
 from gateway.audit import Actor
-from gateway.worker import Worker
 from ledger.models import LedgerTransaction
 from ledger.selectors import ledger_verify
 from mtn.accounts import mtn_account_set
 from mtn.sandbox import ProductCredentials, SandboxConfig, SandboxHandle, start_sandbox
 from payments.models import Payment, Payout, Refund
 from payments.services import transfer_recheck
+from shell.worker import Worker
 from tenants.services import tenant_create
 from webhooks.models import MtnCallback
 

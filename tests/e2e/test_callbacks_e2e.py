@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 
 from gateway.models import AuditEvent
-from gateway.worker import Worker
 from payments.models import Payment, Payout
+from shell.worker import Worker
 from webhooks.models import MerchantDelivery, MtnCallback
 
 from .conftest import create, make_due, wait_until

@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from gateway.audit import Actor
 from gateway.models import AuditEvent
-from gateway.worker import Worker
 from payments.models import Payment
 from payments.services import transfer_create, transfer_submit
+from shell.worker import Worker
 from webhooks.models import MerchantDelivery, MtnCallback
 from webhooks.signing import inbound_signature
 

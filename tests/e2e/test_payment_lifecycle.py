@@ -12,10 +12,10 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from gateway.models import AuditEvent
-from gateway.worker import Worker
 from payments.models import Payment, Payout
 from payments.representation import transfer_representation
 from payments.states import Submission
+from shell.worker import Worker
 from webhooks.models import MerchantDelivery, MtnCallback
 
 from .conftest import create, make_due, wait_until

@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 from standardwebhooks import Webhook
 
-from gateway.worker import Worker
 from ledger.selectors import balance_get, ledger_verify
 from payments.models import Payment, Refund
 from payments.states import Submission
+from shell.worker import Worker
 from webhooks.models import MerchantDelivery, MtnCallback
 
 from .conftest import create, make_due, wait_until

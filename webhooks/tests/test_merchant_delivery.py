@@ -23,8 +23,8 @@ from standardwebhooks import Webhook
 
 from gateway.audit import Actor
 from gateway.models import AuditEvent
-from gateway.worker import Worker
 from payments.services import transfer_transition
+from shell.worker import Worker
 from tenants.services import tenant_rotate_webhook_secret
 from webhooks.delivery import RETRY_DELAYS, delivery_attempt, delivery_redeliver
 from webhooks.models import DeliveryAttempt, MerchantDelivery

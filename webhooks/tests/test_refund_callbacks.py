@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.worker import Worker
 from ledger.selectors import balance_get
 from payments.models import Payment, Refund
+from shell.worker import Worker
 from webhooks.models import MerchantDelivery, MtnCallback
 
 from .conftest import mtn_body, mtn_says, mtn_unreachable, post_signed, post_token

@@ -12,8 +12,8 @@ import pytest
 from django.utils import timezone
 
 from gateway.models import AuditEvent
-from gateway.worker import Worker
 from payments.models import Payment, Payout
+from shell.worker import Worker
 from webhooks.models import MerchantDelivery, MtnCallback
 
 from .conftest import (

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from gateway.worker import Worker
 from payments.models import Payment
+from shell.worker import Worker
 
 MTN_BASE = "https://mtn.test"
 MERCHANT_URL = "https://alice.example.com/hooks"

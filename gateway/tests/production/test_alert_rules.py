@@ -10,8 +10,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway import metrics
 from gateway.tests.production.helpers import BASE_DIR
+from shell import metrics
 
 RULES = BASE_DIR / "docs" / "prometheus-alerts.yml"
 RULE_TESTS = BASE_DIR / "docs" / "prometheus-alerts.test.yml"

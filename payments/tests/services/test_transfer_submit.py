@@ -211,7 +211,7 @@ def _settled_while_submitting(tenant):
 
 
 def test_retryable_error_after_a_callback_settled_the_payment_schedules_nothing(tenant, mtn):
-    from gateway.worker import Worker
+    from shell.worker import Worker
 
     stale = _settled_while_submitting(tenant)
     mtn.replace(responses.POST, REQUESTTOPAY, status=503, json={"code": "SERVICE_UNAVAILABLE"})

@@ -9,8 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from gateway.audit import Actor
-from gateway.currencies import format_amount
 from gateway.models import AuditEvent
+from gateway.money import format_amount
 from tenants.balances import AdjustmentRefused, tenant_balance_adjust
 from tenants.models import Tenant
 

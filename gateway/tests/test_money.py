@@ -1,4 +1,4 @@
-"""payments.money: exact parsing and formatting of amounts, by the contract's rules."""
+"""gateway.money: exact parsing and formatting of amounts, by the contract's rules."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from django.conf import settings
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.parsers import loads_strict
-from payments.money import (
+from gateway.money import (
     CURRENCY_DECIMALS,
     MoneyError,
     format_amount,
@@ -18,6 +17,7 @@ from payments.money import (
     parse_currency,
     same_amount,
 )
+from gateway.parsers import loads_strict
 
 MAX = int(settings.PAYMENT_MAX_AMOUNT)
 ZERO_DECIMAL = ["UGX", "RWF", "XAF", "XOF"]

@@ -30,7 +30,7 @@ from webhooks.delivery import delivery_attempt
 from webhooks.inbound import callback_confirm_deferred
 from webhooks.models import MerchantDelivery, MtnCallback
 
-logger = logging.getLogger("gateway.worker")
+logger = logging.getLogger("shell.worker")
 
 # Longer than any single piece of work (an MTN call or a webhook POST with its timeouts).
 LEASE = timedelta(seconds=60)

@@ -1,8 +1,8 @@
 """The admin site: the support console's front page (the dashboard) and its sign-in rules.
 
-Installed as Django's default admin site (``gateway.admin_config.GatewayAdminConfig``), so every
+Installed as Django's default admin site (``shell.admin_config.GatewayAdminConfig``), so every
 ``@admin.register`` lands here. Sign-in is the password (throttled per address and per
-username), then, with ``ADMIN_REQUIRE_2FA`` on, a one-time password (``gateway.otp``).
+username), then, with ``ADMIN_REQUIRE_2FA`` on, a one-time password (``shell.otp``).
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
-from gateway import otp
-from gateway.admin_login import throttled
+from shell import otp
+from shell.admin_login import throttled
 
 
 class GatewayAdminSite(admin.AdminSite):
     site_header = "momo-gateway support"
     site_title = "momo-gateway support"
     index_title = "Dashboard"
-    index_template = "admin/gateway/index.html"
+    index_template = "admin/shell/index.html"
     # "View site": the gateway has no web pages of its own; its API documentation is the site.
     site_url = "/api/docs/"
     # An unknown admin path falls through to the plain 404 page (gateway.pages), not to
@@ -66,7 +66,7 @@ class GatewayAdminSite(admin.AdminSite):
         return never_cache(csrf_protect(wrapped))
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
-        from gateway.dashboard import dashboard_for
+        from shell.dashboard import dashboard_for
 
         context = dict(extra_context or {})
         context["dashboard"] = dashboard_for(user=request.user, now=timezone.now())

@@ -16,7 +16,7 @@ from gateway.models import AuditEvent
 from ledger.models import LedgerTransaction
 from ledger.selectors import balance_get
 from mtn.accounts import mtn_account_route
-from tenants.management.commands.demo_tenant import (
+from shell.management.commands.demo_tenant import (
     DEMO_FUNDING_REASON,
     DEMO_KEY_NAME,
     DEMO_WEBHOOK_URL,
@@ -239,7 +239,7 @@ def test_a_deleted_credentials_file_gives_the_second_market_new_credentials(key_
 def test_procfile_runs_the_second_simulator_demo_tenant_registers():
     from django.conf import settings
 
-    from tenants.management.commands.demo_tenant import (
+    from shell.management.commands.demo_tenant import (
         UGANDA_BASE_URL,
         default_market_credentials_file,
     )

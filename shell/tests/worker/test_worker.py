@@ -18,11 +18,11 @@ from django.utils import timezone
 
 from conftest import fund_tenant
 from gateway.audit import Actor
-from gateway.worker import LEASE, Worker, claim_due
 from payments import services
 from payments.models import Payment, Payout
 from payments.services import in_request_lease, transfer_create
 from payments.states import Submission
+from shell.worker import LEASE, Worker, claim_due
 from webhooks.models import MerchantDelivery
 
 BASE = "https://mtn.test"
@@ -253,7 +253,7 @@ def test_one_failing_row_does_not_stop_the_others(tenant, mtn, monkeypatch):
             raise RuntimeError("a bug in one row")
         return real_submit(transfer=transfer, **kwargs)
 
-    monkeypatch.setattr("gateway.worker.transfer_submit", submit)
+    monkeypatch.setattr("shell.worker.transfer_submit", submit)
 
     done = Worker().run_once()
 

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from gateway.otp import DEVICE_NAME, manual_key
+from shell.otp import DEVICE_NAME, manual_key
 
 
 class Command(BaseCommand):

@@ -28,7 +28,7 @@ from django_otp import match_token
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_ratelimit.core import is_ratelimited
 
-from gateway.admin_login import RETRY_AFTER_SECONDS
+from shell.admin_login import RETRY_AFTER_SECONDS
 
 # The device a staff member enrols in the admin or with the command.
 DEVICE_NAME = "authenticator app"
@@ -155,7 +155,7 @@ def verify_view(request: HttpRequest, *, context: dict[str, Any]) -> HttpRespons
         error = "That code is not right (or has expired). Try the current one."
     return TemplateResponse(
         request,
-        "admin/gateway/otp_verify.html",
+        "admin/shell/otp_verify.html",
         {**context, "title": "Two-factor sign-in", "error": error, "next": safe_next(request)},
     )
 
@@ -173,7 +173,7 @@ def enrol_view(request: HttpRequest, *, context: dict[str, Any]) -> HttpResponse
         # has only proved the password.
         return TemplateResponse(
             request,
-            "admin/gateway/otp_enrol_closed.html",
+            "admin/shell/otp_enrol_closed.html",
             {
                 **context,
                 "title": "Two-factor sign-in is not set up",
@@ -196,7 +196,7 @@ def enrol_view(request: HttpRequest, *, context: dict[str, Any]) -> HttpResponse
     uri = device.config_url  # issuer: OTP_TOTP_ISSUER
     return TemplateResponse(
         request,
-        "admin/gateway/otp_enrol.html",
+        "admin/shell/otp_enrol.html",
         {
             **context,
             "title": "Set up two-factor sign-in",

@@ -1,6 +1,7 @@
-"""Money: supported currencies, their decimals, exact parsing and formatting.
+"""Money: the currencies the gateway supports, their decimals, exact parsing and formatting.
 
-Amounts are ``Decimal`` from the wire to the database; a float never touches money.
+Amounts are ``Decimal`` from the wire to the database; a float never touches money. The one
+place these rules live: payments, the ledger and the balance adjustments all use them.
 """
 
 from __future__ import annotations
@@ -10,20 +11,34 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 
-# The currency table and the display rule live in gateway.currencies (the ledger uses them
-# too); re-exported here for the payments code that imports them from this module.
-from gateway.currencies import CURRENCY_DECIMALS, SUPPORTED_CURRENCIES, format_amount
+# Decimals per currency (ISO 4217 minor units as MTN's markets use them). The contract:
+# UGX, RWF, XAF, XOF have none; ZMW, GHS, EUR and the rest have two.
+CURRENCY_DECIMALS: dict[str, int] = {
+    "UGX": 0,
+    "RWF": 0,
+    "XAF": 0,
+    "XOF": 0,
+    "ZMW": 2,
+    "GHS": 2,
+    "EUR": 2,
+    "ZAR": 2,
+    "SZL": 2,
+    "LRD": 2,
+    "NGN": 2,
+    "SSP": 2,
+    "USD": 2,
+}
+SUPPORTED_CURRENCIES = tuple(sorted(CURRENCY_DECIMALS))
 
-__all__ = [
-    "CURRENCY_DECIMALS",
-    "SUPPORTED_CURRENCIES",
-    "MoneyError",
-    "amount_text",
-    "format_amount",
-    "parse_amount",
-    "parse_currency",
-    "same_amount",
-]
+
+def currency_decimals(currency: str) -> int:
+    """The currency's number of decimals (2 for one the table does not name)."""
+    return CURRENCY_DECIMALS.get(currency, 2)
+
+
+def format_amount(amount: Decimal, currency: str) -> str:
+    """The amount as the API shows it: a string with exactly the currency's decimals."""
+    return str(amount.quantize(Decimal(1).scaleb(-currency_decimals(currency))))
 
 
 _DECIMAL_STRING_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)

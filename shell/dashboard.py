@@ -78,7 +78,7 @@ class KindSummary:
 
     @property
     def succeeded_today_text(self) -> str:
-        from payments.money import format_amount
+        from gateway.money import format_amount
 
         if not self.succeeded_today:
             return "-"

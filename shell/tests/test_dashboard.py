@@ -12,7 +12,6 @@ from django.test import Client
 from django.utils import timezone
 
 from gateway.audit import Actor
-from gateway.dashboard import _nice_ceiling, bar_chart, dashboard_for
 from gateway.staff_groups import SUPPORT
 from payments.models import Payment, Payout
 from payments.services import transfer_transition
@@ -21,6 +20,7 @@ from payments.tests.admin.factories import (
     fast_password_hashing,  # noqa: F401 - autouse
     make_transfer,
 )
+from shell.dashboard import _nice_ceiling, bar_chart, dashboard_for
 from webhooks.models import MerchantDelivery
 
 pytestmark = pytest.mark.django_db

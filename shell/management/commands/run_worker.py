@@ -3,8 +3,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from gateway.metrics import serve_worker_metrics
-from gateway.worker import Worker
+from shell.metrics import serve_worker_metrics
+from shell.worker import Worker
 
 
 class Command(BaseCommand):
