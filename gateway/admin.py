@@ -201,10 +201,16 @@ MIN_ID_PREFIX = 4
 
 
 def phone_digits(term: str) -> str | None:
-    """``+256 77 123 4567`` -> ``256771234567`` (stored numbers are MSISDN digits)."""
+    """``+256 77 123 4567`` -> ``256771234567`` (stored numbers are MSISDN digits).
+
+    A number in national format (``0772 123456``, as people write it in Uganda, Ghana or
+    Zambia) loses its trunk ``0``: what follows is the end of the stored international number.
+    """
     if not _PHONE_LIKE.match(term):
         return None
     digits = re.sub(r"\D", "", term)
+    if digits.startswith("0") and not term.lstrip().startswith("+"):
+        digits = digits.lstrip("0")
     return digits or None
 
 
@@ -346,7 +352,8 @@ class IdentifierSearchMixin:
         else:
             id_range = uuid_prefix_range(term)
             for field in self.uuid_search_fields if id_range else ():
-                query |= Q(**{f"{field}__range": id_range})
+                # gte/lte rather than range: a foreign key (a refund's payment_id) has no range.
+                query |= Q(**{f"{field}__gte": id_range[0], f"{field}__lte": id_range[1]})
         for field in self.exact_search_fields:
             query |= Q(**{field: term})
             if parsed is not None and str(parsed) != term:

@@ -178,6 +178,7 @@ def test_payment_list_date_hierarchy(admin_client, paid):
         "771234567",  # part of the payer's number
         "+256771234567",  # as the API accepts it
         "+256 77 123 4567",  # as people write it
+        "0771 234567",  # in national format, with the trunk 0
         "order-1001",
         "ORDER-10",  # part of the reference, any case
         "987654321",  # MTN's financial transaction id, whole

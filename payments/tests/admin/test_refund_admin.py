@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
@@ -106,3 +107,44 @@ def test_recheck_asks_mtns_refund_status_and_applies_it(admin_client, mtn_http, 
     ]
     refund.refresh_from_db()
     assert (refund.status, refund.failure_code) == (Status.FAILED, "NOT_ENOUGH_FUNDS")
+
+
+def listed_refunds(response: Any) -> set[str]:
+    return {str(row.pk) for row in response.context["cl"].result_list}
+
+
+@pytest.mark.parametrize(
+    "term",
+    [
+        "{id_start}",  # the refund's id as the list shows it
+        "{payment_start}",  # its payment's id, as the payment column shows it
+        "{reference_start}",  # the start of its MTN reference
+        "{payment_id}",  # its payment's whole id
+        "{payment_digits}",  # four digits, as a person types them
+    ],
+)
+def test_refund_search_by_an_ids_first_characters_finds_it(admin_client, paid, term):
+    refund = refund_of(paid)
+    term = term.format(
+        id_start=str(refund.pk)[:8],
+        payment_start=str(paid.pk)[:8],
+        reference_start=str(refund.mtn_reference_id)[:8],
+        payment_id=paid.pk,
+        payment_digits=str(paid.pk)[:4],
+    )
+
+    response = admin_client.get(REFUNDS, {"q": term})
+
+    assert response.status_code == 200
+    assert listed_refunds(response) == {str(refund.pk)}, term
+
+
+def test_refund_search_for_digits_that_start_no_id_finds_nothing(admin_client, paid):
+    refund_of(paid)
+
+    response = admin_client.get(REFUNDS, {"q": "2711"})
+
+    assert response.status_code == 200
+    assert listed_refunds(response) <= {
+        str(r.pk) for r in Refund.objects.all() if "2711" in (str(r.pk)[:4], str(paid.pk)[:4])
+    }
