@@ -15,6 +15,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.utils import quote, unquote
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, Q, QuerySet
 from django.http import (
@@ -228,8 +229,23 @@ def uuid_prefix_range(term: str) -> tuple[uuid.UUID, uuid.UUID] | None:
     return low, high
 
 
+class CountWhenFilteredChangeList(ChangeList):
+    """A list that skips the full count (``show_full_result_count = False``: a COUNT over a
+    large table on every page) yet knows it when nothing narrows the list: the count shown is
+    then the whole, so Django's "N results (Show all)" is not offered on an unfiltered list."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        if self.full_result_count is None and not self.query and not self.has_active_filters:
+            self.full_result_count = self.result_count
+
+
 class ReadOnlyAdminMixin:
     """Nobody, superusers included, adds, changes or deletes these rows in the console."""
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        # The records' lists are the large ones, which skip the full count.
+        return CountWhenFilteredChangeList
 
     @admin.display(description="ID")
     def id_label(self, obj: Any) -> str:

@@ -79,7 +79,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_otp",
-    "django_otp.plugins.otp_totp",
+    "shell.apps.TwoFactorDevicesConfig",  # django_otp.plugins.otp_totp, headed for staff
     "gateway",
     # Django's admin with the gateway's site as its default (dashboard, two-factor sign-in);
     # after "gateway", so that gateway/templates/admin/base_site.html is the one used.

@@ -54,20 +54,30 @@ class TransactionPage:
 
 def balance_list(*, tenant_id: uuid.UUID) -> list[Balance]:
     """One entry per currency the tenant has ever held, by currency code; one query."""
-    balances: dict[str, dict[str, Decimal]] = {}
+    return balance_lists(tenant_ids=[tenant_id]).get(tenant_id, [])
+
+
+def balance_lists(*, tenant_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Balance]]:
+    """``balance_list`` of each of several tenants (a page of the admin's list); one query.
+    A tenant that never held money has no entry."""
+    found: dict[uuid.UUID, dict[str, dict[str, Decimal]]] = {}
     rows = LedgerAccount.objects.filter(
-        tenant_id=tenant_id, kind__in=[AccountKind.AVAILABLE, AccountKind.RESERVED]
-    ).values_list("currency", "kind", "balance")
-    for currency, kind, balance in rows:
-        balances.setdefault(currency, {})[kind] = balance
-    return [
-        Balance(
-            currency=currency,
-            available=kinds.get(AccountKind.AVAILABLE, _ZERO),
-            reserved=kinds.get(AccountKind.RESERVED, _ZERO),
-        )
-        for currency, kinds in sorted(balances.items())
-    ]
+        tenant_id__in=tenant_ids, kind__in=[AccountKind.AVAILABLE, AccountKind.RESERVED]
+    ).values_list("tenant_id", "currency", "kind", "balance")
+    for tenant_id, currency, kind, balance in rows:
+        assert tenant_id is not None  # noqa: S101 - filtered on tenant_id above
+        found.setdefault(tenant_id, {}).setdefault(currency, {})[kind] = balance
+    return {
+        tenant_id: [
+            Balance(
+                currency=currency,
+                available=kinds.get(AccountKind.AVAILABLE, _ZERO),
+                reserved=kinds.get(AccountKind.RESERVED, _ZERO),
+            )
+            for currency, kinds in sorted(balances.items())
+        ]
+        for tenant_id, balances in found.items()
+    }
 
 
 def balance_get(*, tenant_id: uuid.UUID, currency: str) -> Balance:

@@ -433,20 +433,28 @@ class RefundAdmin(TransferAdmin):
     own_fields = ("payment_link", "reason")
     list_select_related = ("tenant", "payment")
     list_display_after_party = (
-        "payment_link",
+        "payment_short_link",
         "failure_display",
         "account_display",
         "step_display",
         "created_at",
     )
     uuid_search_fields = ("id", "mtn_reference_id", "payment_id")
-    partial_search_fields = ("payer", "reason")
+    partial_search_fields = ("reason",)
+    phone_search_fields = ("payer",)
     search_help_text = (
-        "A refund id, its payment's id or an MTN reference id (whole), an MTN financial "
-        "transaction id, or part of a payer number or a reason."
+        "A refund id, its payment's id or an MTN reference ID (whole, or its first "
+        "characters), an MTN financial transaction ID, a payer number (+256… or part of it), "
+        "or part of a reason."
     )
 
     @admin.display(description="payment")
     def payment_link(self, obj: Refund) -> SafeString:
         url = reverse("admin:payments_payment_change", args=[quote(obj.payment_id)])
         return format_html('<a href="{}">{}</a>', url, obj.payment_id)
+
+    @admin.display(description="payment")
+    def payment_short_link(self, obj: Refund) -> SafeString:
+        # The list shows the first segment, like its own id column; the whole id on hover.
+        url = reverse("admin:payments_payment_change", args=[quote(obj.payment_id)])
+        return format_html('<a href="{}">{}</a>', url, short_id(obj.payment_id))

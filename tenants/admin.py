@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.auth import get_permission_codename
@@ -32,9 +33,14 @@ from gateway.admin import (
 )
 from gateway.money import SUPPORTED_CURRENCIES, format_amount
 from ledger.models import LedgerTransaction
-from ledger.selectors import balance_list, balance_transaction_list
+from ledger.selectors import balance_list, balance_lists, balance_transaction_list
 from ledger.services import MAX_REASON_LENGTH
-from tenants.balances import AdjustmentRefused, tenant_balance_adjust
+from tenants.balances import (
+    AdjustmentPreview,
+    AdjustmentRefused,
+    tenant_balance_adjust,
+    tenant_balance_adjust_preview,
+)
 from tenants.models import ApiKey, Tenant
 from tenants.services import (
     TenantError,
@@ -62,8 +68,9 @@ class AdjustBalanceForm(forms.Form):
     currency = forms.ChoiceField(choices=[(code, code) for code in SUPPORTED_CURRENCIES])
     amount = forms.CharField(
         max_length=32,
-        help_text="Positive credits the available balance, negative debits it, e.g. 50000 or "
-        "-1250 (UGX), 12.50 (EUR). No more decimals than the currency has.",
+        help_text="A plain decimal number: positive credits the available balance, a leading "
+        "minus debits it, e.g. 50000 or -1250 (UGX), 12.50 (EUR). No more decimals than the "
+        "currency has.",
     )
     reason = forms.CharField(
         max_length=MAX_REASON_LENGTH,
@@ -72,10 +79,31 @@ class AdjustBalanceForm(forms.Form):
     )
 
 
+def _preview_rows(preview: AdjustmentPreview) -> dict[str, str]:
+    """The confirmation page's figures, formatted in the adjustment's currency."""
+    currency = preview.currency
+    return {
+        "kind": "Credit" if preview.amount > 0 else "Debit",
+        "amount": f"{format_amount(abs(preview.amount), currency)} {currency}",
+        "before": f"{format_amount(preview.before.available, currency)} {currency}",
+        "after": f"{format_amount(preview.available_after, currency)} {currency}",
+        "reserved": f"{format_amount(preview.before.reserved, currency)} {currency}",
+        "reason": preview.reason,
+    }
+
+
 @admin.register(Tenant)
 class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
     change_form_template = "admin/tenants/tenant_change_form.html"
-    list_display = ("slug", "name", "is_active", "webhook_url_display", "rate_limit", "created_at")
+    list_display = (
+        "slug",
+        "name",
+        "is_active",
+        "available_display",
+        "webhook_url_display",
+        "rate_limit_display",
+        "created_at",
+    )
     list_filter = ("is_active",)
     search_fields = ("slug", "name")
     actions = ("issue_api_key", "rotate_webhook_secret")
@@ -101,12 +129,41 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         return self.add_fields if obj is None else self.change_fields
 
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        changelist = super().get_changelist_instance(request)
+        # The page's balances in one query, not one per row.
+        page = list(changelist.result_list)
+        balances = balance_lists(tenant_ids=[tenant.pk for tenant in page])
+        for tenant in page:
+            tenant.listed_balances = balances.get(tenant.pk, [])
+        return changelist
+
+    @admin.display(description="available")
+    def available_display(self, obj: Tenant) -> str:
+        balances = getattr(obj, "listed_balances", None)
+        if balances is None:
+            balances = balance_list(tenant_id=obj.pk)
+        return (
+            " · ".join(f"{format_amount(b.available, b.currency)} {b.currency}" for b in balances)
+            or "-"
+        )
+
+    @admin.display(description="rate limit", ordering="rate_limit")
+    def rate_limit_display(self, obj: Tenant) -> str:
+        return obj.rate_limit or f"{settings.RATE_LIMIT_DEFAULT} (default)"
+
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> Any:
         form = super().get_form(request, obj, change=change, **kwargs)
         if "webhook_url" in form.base_fields:
             form.base_fields["webhook_url"].label = "Webhook URL"
+        if "rate_limit" in form.base_fields:
+            # The rate in force, not the name of the setting that holds it.
+            form.base_fields["rate_limit"].help_text = (
+                "Requests per API key, e.g. 600/m. Empty: the gateway's default, "
+                f"{settings.RATE_LIMIT_DEFAULT} (RATE_LIMIT_DEFAULT)."
+            )
         return form
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
@@ -243,33 +300,46 @@ class TenantAdmin(ObjectActionsMixin, admin.ModelAdmin):
         if tenant is None:
             raise Http404(f"No tenant with id {object_id!r}.")
         form = AdjustBalanceForm(request.POST if request.method == "POST" else None)
+        preview = None
         if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
             try:
-                balance = tenant_balance_adjust(
-                    tenant=tenant,
-                    currency=form.cleaned_data["currency"],
-                    amount=form.cleaned_data["amount"].strip(),
-                    reason=form.cleaned_data["reason"],
-                    actor=staff_actor(request),
-                )
+                if "confirm" in request.POST:
+                    balance = tenant_balance_adjust(
+                        tenant=tenant,
+                        currency=data["currency"],
+                        amount=data["amount"].strip(),
+                        reason=data["reason"],
+                        actor=staff_actor(request),
+                    )
+                elif "edit" not in request.POST:
+                    # First the confirmation page: nothing moves until a person confirms.
+                    preview = tenant_balance_adjust_preview(
+                        tenant=tenant,
+                        currency=data["currency"],
+                        amount=data["amount"].strip(),
+                        reason=data["reason"],
+                    )
             except AdjustmentRefused as exc:
                 form.add_error(None, str(exc))
             else:
-                self.message_user(
-                    request,
-                    f"Adjusted {tenant.slug}'s {balance.currency} balance: available is now "
-                    f"{format_amount(balance.available, balance.currency)}.",
-                    messages.SUCCESS,
-                )
-                return HttpResponseRedirect(
-                    reverse("admin:tenants_tenant_change", args=[quote(tenant.pk)])
-                )
+                if "confirm" in request.POST:
+                    self.message_user(
+                        request,
+                        f"Adjusted {tenant.slug}'s {balance.currency} balance: available is "
+                        f"now {format_amount(balance.available, balance.currency)}.",
+                        messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(
+                        reverse("admin:tenants_tenant_change", args=[quote(tenant.pk)])
+                    )
         context = {
             **self.admin_site.each_context(request),
             "title": f"Adjust the balance of {tenant.slug}",
             "opts": self.model._meta,
             "original": tenant,
             "form": form,
+            "preview": preview and _preview_rows(preview),
             "balances": [
                 (b.currency, format_amount(b.available, b.currency))
                 for b in balance_list(tenant_id=tenant.pk)

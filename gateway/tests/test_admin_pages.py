@@ -171,3 +171,24 @@ def test_delivery_page_labels_and_title(admin_client, tenant, other_tenant):
     ).content.decode()
     assert "MTN reference ID" in payment_page
     assert "Mtn reference id" not in payment_page
+
+
+def test_an_unfiltered_list_does_not_offer_to_show_all(admin_client, tenant):
+    make_transfer(tenant)
+    make_transfer(tenant, reference="second")
+
+    unfiltered = admin_client.get(reverse("admin:payments_payment_changelist")).content.decode()
+    searched = admin_client.get(
+        reverse("admin:payments_payment_changelist"), {"q": "second"}
+    ).content.decode()
+
+    assert "Show all" not in unfiltered
+    assert "1 result (" in searched
+    assert "Show all" in searched
+
+
+def test_the_two_factor_devices_have_a_heading_staff_can_read(admin_client):
+    content = admin_client.get(reverse("admin:index")).content.decode()
+
+    assert "Two-factor devices" in content
+    assert "OTP_TOTP" not in content

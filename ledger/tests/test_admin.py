@@ -77,7 +77,8 @@ def test_the_tenant_page_shows_balances_and_latest_transactions(admin_client, fu
 
 def test_a_superuser_credits_a_balance_with_a_reason(admin_client, admin_user, funded):
     response = admin_client.post(
-        adjust_url(funded), {"currency": "UGX", "amount": "5000", "reason": "pre-funding"}
+        adjust_url(funded),
+        {"currency": "UGX", "amount": "5000", "reason": "pre-funding", "confirm": "Confirm"},
     )
 
     assert response.status_code == 302
@@ -99,7 +100,8 @@ def test_staff_with_the_permission_may_adjust(funded):
 
     page = client.get(change_url(funded))
     response = client.post(
-        adjust_url(funded), {"currency": "UGX", "amount": "-850", "reason": "correction"}
+        adjust_url(funded),
+        {"currency": "UGX", "amount": "-850", "reason": "correction", "confirm": "Confirm"},
     )
 
     assert "Adjust balance" in page.content.decode()
@@ -115,7 +117,8 @@ def test_staff_without_the_permission_are_refused_and_nothing_is_posted(funded):
     page = client.get(change_url(funded))
     form = client.get(adjust_url(funded))
     response = client.post(
-        adjust_url(funded), {"currency": "UGX", "amount": "5000", "reason": "pre-funding"}
+        adjust_url(funded),
+        {"currency": "UGX", "amount": "5000", "reason": "pre-funding", "confirm": "Confirm"},
     )
 
     assert page.status_code == 200
@@ -131,20 +134,59 @@ def test_staff_without_the_permission_are_refused_and_nothing_is_posted(funded):
         ({"currency": "UGX", "amount": "-9851", "reason": "too much"}, "smaller than 9851"),
         ({"currency": "UGX", "amount": "1.5", "reason": "decimals"}, "at most 0 decimal"),
         ({"currency": "UGX", "amount": "0", "reason": "zero"}, "greater than zero"),
-        ({"currency": "UGX", "amount": "1e3", "reason": "exponent"}, "plain decimal"),
+        ({"currency": "UGX", "amount": "1e3", "reason": "exponent"}, "a leading minus debits"),
         ({"currency": "UGX", "amount": "100", "reason": "   "}, "required"),
         ({"currency": "XYZ", "amount": "100", "reason": "currency"}, "valid choice"),
     ],
 )
-def test_a_refused_adjustment_shows_why_and_posts_nothing(admin_client, funded, data, message):
+@pytest.mark.parametrize("step", ["review", "confirm"])
+def test_a_refused_adjustment_shows_why_and_posts_nothing(
+    admin_client, funded, data, message, step
+):
     before = snapshot()
 
-    response = admin_client.post(adjust_url(funded), data)
+    response = admin_client.post(adjust_url(funded), {**data, step: "yes"})
 
     assert response.status_code == 200
     assert message in response.content.decode()
     assert snapshot() == before
     assert balance_get(tenant_id=funded.pk, currency="UGX").available == 9850
+
+
+def test_an_adjustment_is_confirmed_on_a_page_showing_the_balance_before_and_after(
+    admin_client, funded
+):
+    before = snapshot()
+    data = {"currency": "UGX", "amount": "-850", "reason": "fee correction"}
+
+    review = admin_client.post(adjust_url(funded), data)
+
+    content = review.content.decode()
+    assert review.status_code == 200
+    assert 'id="adjust-confirm"' in content
+    assert '<div class="readonly" id="adjust-before">9850 UGX</div>' in content
+    assert '<div class="readonly" id="adjust-after"><strong>9000 UGX</strong></div>' in content
+    assert "Debit of 850 UGX" in content
+    assert snapshot() == before  # nothing moves before the confirmation
+    back = admin_client.post(adjust_url(funded), {**data, "edit": "Back"})
+    assert 'id="adjust-form"' in back.content.decode()
+    assert 'value="-850"' in back.content.decode()
+    assert snapshot() == before
+
+    done = admin_client.post(adjust_url(funded), {**data, "confirm": "Confirm debit"})
+
+    assert done.status_code == 302
+    assert balance_get(tenant_id=funded.pk, currency="UGX").available == 9000
+
+
+def test_the_adjust_form_lines_its_fields_up_like_the_admins_own(admin_client, funded):
+    content = admin_client.get(adjust_url(funded)).content.decode()
+
+    for name in ("currency", "amount", "reason"):
+        assert f'class="form-row field-{name}"' in content
+    assert content.count('<div class="flex-container">') == 3
+    # The help and the refusal for a malformed amount say the same about the sign.
+    assert "a leading minus debits" in content
 
 
 def test_the_adjust_form_for_an_unknown_tenant_is_404(admin_client, db):

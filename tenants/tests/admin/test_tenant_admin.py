@@ -209,6 +209,58 @@ def test_tenant_list_and_search(admin_client, tenant, other_tenant):
     assert list(inactive.context["cl"].result_list) == []
 
 
+def test_tenant_list_shows_available_balances_and_the_rate_in_force(
+    admin_client, tenant, other_tenant, settings, django_assert_max_num_queries
+):
+    from conftest import fund_tenant
+
+    fund_tenant(tenant, "UGX", "50000")
+    fund_tenant(tenant, "EUR", "12.5")
+    other_tenant.rate_limit = "600/m"
+    other_tenant.save(update_fields=["rate_limit"])
+    settings.RATE_LIMIT_DEFAULT = "120/m"
+
+    listing = admin_client.get(TENANTS)
+
+    rows = {
+        row.slug: row for row in listing.context["cl"].result_list
+    }  # the page's own objects, as the columns read them
+    admin = listing.context["cl"].model_admin
+    assert admin.available_display(rows["alice"]) == "12.50 EUR · 50000 UGX"
+    assert admin.available_display(rows["bob"]) == "-"
+    assert admin.rate_limit_display(rows["alice"]) == "120/m (default)"
+    assert admin.rate_limit_display(rows["bob"]) == "600/m"
+    content = listing.content.decode()
+    assert "12.50 EUR · 50000 UGX" in content
+    assert "Empty: RATE_LIMIT_DEFAULT" not in content
+
+
+def test_tenant_list_reads_balances_in_one_query_whatever_the_rows(
+    admin_client, tenant, other_tenant
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from conftest import fund_tenant
+
+    with CaptureQueriesContext(connection) as two:
+        admin_client.get(TENANTS)
+    for tenant_row in (tenant, other_tenant):
+        fund_tenant(tenant_row, "UGX", "100")
+    with CaptureQueriesContext(connection) as funded:
+        admin_client.get(TENANTS)
+
+    assert len(funded) == len(two)
+
+
+def test_tenant_form_says_the_default_rate_not_the_settings_name(admin_client, tenant, settings):
+    settings.RATE_LIMIT_DEFAULT = "90/m"
+
+    content = admin_client.get(reverse("admin:tenants_tenant_change", args=[tenant.pk])).content
+
+    assert b"the gateway's default, 90/m (RATE_LIMIT_DEFAULT)" in content
+
+
 def test_tenants_cannot_be_deleted(admin_client, tenant):
     delete = reverse("admin:tenants_tenant_delete", args=[tenant.pk])
 
