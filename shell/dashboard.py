@@ -267,8 +267,9 @@ def dashboard_for(*, user: Any, now: datetime) -> Dashboard | None:
 
 # --- the chart -----------------------------------------------------------------------------
 
-WIDTH, HEIGHT = 560, 190
-LEFT, RIGHT, TOP, BOTTOM = 34, 8, 12, 30
+# About the width a chart is shown at on a 1366 px screen, so that its text is not scaled down.
+WIDTH, HEIGHT = 400, 170
+LEFT, RIGHT, TOP, BOTTOM = 32, 8, 12, 28
 
 
 def _nice_ceiling(value: int) -> int:

@@ -6,6 +6,7 @@ Screenshots land in var/screenshots/ (git-ignored) for a person to look at.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +253,126 @@ def test_the_favicon_and_view_site_work_in_the_browser(
     wait.until(ec.url_contains("/api/docs/"))
     browser.get(f"{live_server.url}/no-such-page")
     assert "Nothing here" in browser.find_element(By.TAG_NAME, "h1").text
+
+
+@pytest.fixture
+def refunded_day(tenant: Any, busy_day: Any) -> list[Any]:
+    """Refunds as support sees them: several of one payment, one failed with MTN's code."""
+    from conftest import fund_tenant
+    from payments.models import Payout
+    from payments.services import refund_create
+
+    fund_tenant(tenant, "UGX")
+    paid = busy_day[0]
+    reasons = {"100": "damaged on arrival, customer sent photos", "200": "late", None: "size"}
+    refunds = [
+        refund_create(
+            payment=paid,
+            actor=Actor.system(),
+            amount=None if amount is None else Decimal(amount),
+            reason=reason,
+        )
+        for amount, reason in reasons.items()
+    ]
+    transfer_transition(
+        transfer=refunds[1],
+        target=Status.FAILED,
+        actor=Actor.mtn(),
+        failure_code="NOT_ENOUGH_FUNDS",
+        failure_message="The disbursement account does not hold enough to refund the payer.",
+    )
+    # MTN errors of every kind this week, with MTN's longest codes, for the dashboard's table.
+    for code in ("PAYEE_NOT_ALLOWED_TO_RECEIVE", "TRANSACTION_CANCELED", "RESOURCE_NOT_FOUND"):
+        payout = make_transfer(tenant, model=Payout, reference=None)
+        transfer_transition(
+            transfer=payout,
+            target=Status.FAILED,
+            actor=Actor.mtn(),
+            failure_code=code,
+            failure_message="MTN refused it.",
+        )
+    return refunds
+
+
+def test_refund_list_fits_at_1366_px(
+    live_server: Any, browser: Any, wait: Any, support: Any, refunded_day: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    log_in(browser, live_server, wait)
+    browser.set_window_size(1366, 1000)
+    browser.get(f"{live_server.url}/admin/payments/refund/")
+    wait.until(ec.presence_of_element_located((By.ID, "result_list")))
+
+    rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    assert len(rows) == len(refunded_day)
+    heights = {row.size["height"] for row in rows}
+    assert max(heights) < 2 * min(heights), heights
+    table = browser.find_element(By.ID, "result_list")
+    container = browser.find_element(By.CSS_SELECTOR, "#changelist .results")
+    assert table.size["width"] <= container.size["width"] + 1
+    assert browser.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth"
+    )
+    # Every column is shown whole, "created at" included.
+    created = browser.find_element(By.CSS_SELECTOR, "#result_list thead th.column-created_at")
+    assert created.is_displayed()
+    assert created.location["x"] + created.size["width"] <= container.location["x"] + (
+        container.size["width"] + 1
+    )
+    # The payment column shows the first segment of its id, the whole id on hover.
+    link = rows[0].find_element(By.CSS_SELECTOR, "td.field-payment_short_link .gateway-id")
+    assert link.get_attribute("title") == str(refunded_day[0].payment_id)
+    screenshot(browser, "refund-list", 1366)
+
+
+def test_dashboard_boxes_and_chart_labels_read_at_1366_px(
+    live_server: Any, browser: Any, wait: Any, support: Any, refunded_day: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    log_in(browser, live_server, wait)
+    browser.set_window_size(1366, 1000)
+    browser.get(f"{live_server.url}/admin/")
+    board = wait.until(ec.presence_of_element_located((By.ID, "dashboard")))
+    assert "PAYEE_NOT_ALLOWED_TO_RECEIVE" in board.text
+
+    # No box is wider inside than it is shown (the MTN errors table overflowed its box).
+    overflowing = browser.execute_script(
+        "return [...document.querySelectorAll('.gateway-card')]"
+        ".filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.id)"
+    )
+    assert overflowing == []
+    assert browser.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth"
+    )
+    # Chart labels are drawn at 11 px or more on screen (the SVG is scaled to its box).
+    smallest = browser.execute_script(
+        "const svg = document.querySelector('#chart-payments svg.gateway-chart');"
+        "const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;"
+        "return Math.min(...[...svg.querySelectorAll('text.axis')]"
+        ".map(t => parseFloat(getComputedStyle(t).fontSize) * scale));"
+    )
+    assert smallest >= 11, smallest
+    screenshot(browser, "dashboard-errors", 1366)
+
+
+def test_buttons_and_links_on_an_object_page_line_up(
+    live_server: Any, browser: Any, wait: Any, support: Any, busy_day: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    log_in(browser, live_server, wait)
+    browser.set_window_size(1366, 1000)
+    browser.get(f"{live_server.url}/admin/payments/payment/{busy_day[0].pk}/change/")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".object-tools")))
+
+    tools = browser.find_elements(
+        By.CSS_SELECTOR, ".object-tools li > a, .object-tools button.gateway-action"
+    )
+    assert len(tools) >= 2  # "re-check with MTN" (a button) and "history" (a link)
+    assert len({tool.size["height"] for tool in tools}) == 1, [t.size for t in tools]
+    assert len({tool.location["y"] for tool in tools}) == 1
