@@ -15,7 +15,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 venv: $(STAMP)
 
 migrate: $(STAMP)
-	$(PY) manage.py migrate --no-input
+	$(PY) manage.py migrate --no-input -v 0
 
 demo: migrate
 	$(PY) manage.py demo_tenant
@@ -28,9 +28,12 @@ demo: migrate
 # (var/mtn-uganda-credentials.json) are kept across restarts; the demo tenant is funded
 # 500.00 EUR once, for payouts.
 run: demo
+	@# Ctrl-C is how a person stops it, not an error: the recipe's shell ends quietly then.
+	@trap 'exit 0' INT; \
 	MTN_CALLBACK_URL=$${MTN_CALLBACK_URL:-http://127.0.0.1:8000} \
 	MTN_STATUS_POLL_AFTER_SECONDS=$${MTN_STATUS_POLL_AFTER_SECONDS:-10} \
-	PYTHONUNBUFFERED=1 $(VENV)/bin/honcho -f Procfile.dev start
+	PYTHONUNBUFFERED=1 $(VENV)/bin/honcho -f Procfile.dev start; \
+	status=$$?; [ $$status -eq 130 ] || [ $$status -eq 0 ] || exit $$status
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -67,7 +67,12 @@ def test_the_first_run_creates_the_tenant_with_a_local_webhook_receiver(key_file
     assert key_file.read_text().strip() == printed["api_key"]
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert opens_demo(printed["api_key"])
-    assert "Admin login (created now, shown once): admin / " in text
+    assert "Admin login (created now; kept in " in text
+    # Kept owner-only beside the key, for demo_ready's box once every process answers.
+    password_file = key_file.parent / "demo-admin-password"
+    password = password_file.read_text().strip()
+    assert f"admin / {password}\n" in text
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
 
 
 def test_a_restart_reuses_the_same_key_and_issues_none(key_file):

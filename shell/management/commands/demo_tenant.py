@@ -60,6 +60,11 @@ def default_key_file() -> Path:
     return Path(settings.BASE_DIR) / "var" / "demo-api-key"
 
 
+def admin_password_file(key_file: Path) -> Path:
+    """Beside the demo key: the admin password ``make run`` made, for demo_ready to show."""
+    return key_file.parent / "demo-admin-password"
+
+
 def default_market_credentials_file() -> Path:
     return Path(settings.BASE_DIR) / "var" / "mtn-uganda-credentials.json"
 
@@ -194,7 +199,12 @@ class Command(BaseCommand):
             "Swagger UI: http://127.0.0.1:8000/api/docs/  Admin: http://127.0.0.1:8000/admin/\n"
         )
         if admin_password:
-            self.stdout.write(f"Admin login (created now, shown once): admin / {admin_password}\n")
+            # Kept for demo_ready, which frames it again once every process answers.
+            _write_private(admin_password_file(key_file), admin_password + "\n")
+            self.stdout.write(
+                f"Admin login (created now; kept in {admin_password_file(key_file)}): "
+                f"admin / {admin_password}\n"
+            )
         else:
             self.stdout.write(
                 "Admin password forgotten? `.venv/bin/python manage.py changepassword admin`\n"
