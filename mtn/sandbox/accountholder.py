@@ -27,9 +27,9 @@ def route(sim: Sandbox, method: str, rest: list[str]) -> Reply | None:
             # MTN wants the type "explicitly in small letters".
             return bad_request("Account holder type must be lower case.")
         if tail == "active":
-            answer = account_holder_answer(party_id)
+            answer = account_holder_answer(party_id, sandbox=sim.state.is_sandbox)
             return Reply(answer.http_status, answer.body)
         if tail == "basicuserinfo" and id_type == "msisdn":
-            answer = basic_user_info_answer(party_id)
+            answer = basic_user_info_answer(party_id, sandbox=sim.state.is_sandbox)
             return Reply(answer.http_status, answer.body)
     return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import accountholder, auth, collection, control, disbursement, provisioning
 from .callbacks import Callbacks
@@ -35,11 +35,13 @@ class Sandbox:
     # --- entry point ------------------------------------------------------------------------
 
     def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> Reply:
-        path = unquote(urlsplit(raw_path).path)
+        split = urlsplit(raw_path)
+        path = unquote(split.path)
         if path.startswith("/_simulator/"):
             return control.route(self, method, path, body)
+        query = parse_qs(split.query)
         try:
-            reply = self._route(method, path, headers, body)
+            reply = self._route(method, path, headers, body, query)
         except Drop:
             self._log_request(method, path, headers, None)  # answered nothing
             raise
@@ -61,19 +63,24 @@ class Sandbox:
                 }
             )
 
-    def _route(self, method: str, path: str, headers: Any, body: bytes) -> Reply:
+    def _route(
+        self, method: str, path: str, headers: Any, body: bytes, query: dict[str, list[str]]
+    ) -> Reply:
         faults = self.state.faults
         if faults.down:
             return error(503, "SERVICE_UNAVAILABLE")
+        if "//" in path:
+            # MTN's gateway matches paths exactly: an empty segment is no operation of its.
+            return not_found_path()
         parts = [p for p in path.split("/") if p != ""]
 
         if parts[:2] == ["v1_0", "apiuser"]:
-            return provisioning.route(self, method, parts[2:], headers, body)
+            return provisioning.route(self, method, parts[2:], headers, body, query)
         if not parts or parts[0] not in PRODUCTS:
             return not_found_path()
         product = parts[0]
 
-        key_reply = auth.check_subscription_key(self, headers, product)
+        key_reply = auth.check_subscription_key(self, headers, product, query)
         if key_reply:
             return key_reply
         if self.state.take("rate_limit_next") or self.state.chance(faults.rate_limit_rate):
@@ -91,7 +98,7 @@ class Sandbox:
         if rest == ["token"] and method == "POST":
             if not path.endswith("/"):
                 return not_found_path()  # the trailing slash matters (section 3.1)
-            return auth.issue_token(self, product, headers)
+            return auth.issue_token(self, product, headers, body)
 
         if len(rest) < 2 or rest[0] != "v1_0":
             return not_found_path()
@@ -105,6 +112,9 @@ class Sandbox:
         after_version = rest[1:]
         products = {"collection": collection.route, "disbursement": disbursement.route}
         reply = products[product](self, method, after_version, user, headers, body)
+        if reply is None:
+            # MTN defines requesttopay/{id}/deliverynotification on each product's paths.
+            reply = collection.route_notification(self, method, after_version, user, headers, body)
         if reply is None:
             reply = accountholder.route(self, method, after_version)
         return reply or not_found_path()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import PRODUCTS
 from .state import ApiUser, IssuedToken
-from .wire import APIM_INVALID_KEY, APIM_MISSING_KEY, Reply, apim, error
+from .wire import APIM_INVALID_KEY, APIM_MISSING_KEY, Reply, apim, bad_request, error
 
 if TYPE_CHECKING:
     from .app import Sandbox
@@ -26,8 +26,20 @@ def product_of_key(sim: Sandbox, key: str | None) -> str | None:
     return None
 
 
-def check_subscription_key(sim: Sandbox, headers: Any, product: str | None) -> Reply | None:
+def subscription_key(headers: Any, query: dict[str, list[str]]) -> str | None:
+    """The key from the ``Ocp-Apim-Subscription-Key`` header or, as Azure APIM also takes it,
+    the ``subscription-key`` query parameter."""
     key = headers.get("Ocp-Apim-Subscription-Key")
+    if key:
+        return str(key)
+    values = query.get("subscription-key") or []
+    return values[0] if values else None
+
+
+def check_subscription_key(
+    sim: Sandbox, headers: Any, product: str | None, query: dict[str, list[str]] | None = None
+) -> Reply | None:
+    key = subscription_key(headers, query or {})
     if not key:
         return apim(401, APIM_MISSING_KEY)
     owner = product_of_key(sim, key)
@@ -51,8 +63,14 @@ def describe_authorization(value: str | None) -> str | None:
     return scheme
 
 
-def issue_token(sim: Sandbox, product: str, headers: Any) -> Reply:
-    """POST /{product}/token/ with Basic auth; a bad API user or key is ``login_failed``."""
+def issue_token(sim: Sandbox, product: str, headers: Any, body: bytes = b"") -> Reply:
+    """POST /{product}/token/ with Basic auth; a bad API user or key is ``login_failed``.
+
+    The token endpoint takes no body: MTN lists "a body in an API that does not take one,
+    e.g. /token" among its 400s.
+    """
+    if body.strip():
+        return bad_request("This API does not take a request body.")
     login_failed = Reply(500, {"error": "login_failed"})
     auth = headers.get("Authorization") or ""
     if not auth.startswith("Basic "):
@@ -84,9 +102,16 @@ def issue_token(sim: Sandbox, product: str, headers: Any) -> Reply:
 
 
 def authorize(sim: Sandbox, product: str, headers: Any) -> tuple[ApiUser | None, Reply | None]:
-    """The API user behind a product call's bearer token, or the reply refusing it."""
-    # Real MTN's body for a bad/expired bearer is undocumented (section 12); what matters
-    # is a 401 *without* statusCode, which clients answer by minting a new token.
+    """The API user behind a product call's bearer token, or the reply refusing it.
+
+    A token is not tied to the product whose path it is used on: MTN's own sandbox notebook
+    (2024) paid a disbursement transfer with a token from ``/collection/token/``. What MTN
+    does refuse is a sandbox user working a product it was not created for (section 2.4):
+    its token is issued, but every call with it is 500 NOT_ALLOWED_TARGET_ENVIRONMENT.
+    """
+    # MTN's body for a bad or expired bearer is not documented (section 12); this one is the
+    # simulator's. What matters is that it has no ``statusCode``: MTN-Group's PHP SDK mints a
+    # new token only for a 401 without one (a statusCode 401 is APIM's subscription-key error).
     invalid = Reply(
         401, {"error": "invalid_token", "message": "Access token is invalid or expired."}
     )
@@ -96,14 +121,12 @@ def authorize(sim: Sandbox, product: str, headers: Any) -> tuple[ApiUser | None,
     state = sim.state
     with state.lock:
         token = state.tokens.get(auth[len("Bearer ") :].strip())
-        if token is None or token.product != product or time.time() >= token.expires_at:
+        if token is None or time.time() >= token.expires_at:
             return None, invalid
         user = state.users.get(token.api_user)
     if user is None:
         return None, invalid
-    if product not in user.products:
-        # A sandbox user made with another product's key gets tokens but every call
-        # fails like this (section 2.4).
+    if token.product not in user.products:
         return None, error(500, "NOT_ALLOWED_TARGET_ENVIRONMENT")
     return user, None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from .faults import Faults
 
@@ -37,6 +38,17 @@ def _setting(name: str, default: Any) -> Any:
     except Exception:  # noqa: BLE001,S110 - Django missing or misconfigured: use the default
         pass
     return default
+
+
+# The seeded API users' providerCallbackHost when MTN_CALLBACK_URL is not set: the host of
+# Django's live test server, and a name (MTN refuses IP addresses as callback hosts).
+FALLBACK_CALLBACK_HOST = "localhost"
+
+
+def callback_host_from_settings() -> str:
+    """The host of ``MTN_CALLBACK_URL``: what the gateway's X-Callback-Url will carry."""
+    url = str(_setting("MTN_CALLBACK_URL", "") or "")
+    return (urlsplit(url).hostname or "").lower() or FALLBACK_CALLBACK_HOST
 
 
 @dataclass(frozen=True)
@@ -89,13 +101,14 @@ class SandboxConfig:
         default_factory=lambda: credentials_from_settings("disbursement")
     )
     currency: str | None = None
-    # providerCallbackHost of the configured API users; None = accept any callback host.
-    provider_callback_host: str | None = None
+    # providerCallbackHost of the seeded API users: an X-Callback-Url with another host is
+    # 500 INVALID_CALLBACK_URL_HOST and creates nothing, as at MTN. Default: MTN_CALLBACK_URL's.
+    provider_callback_host: str = field(default_factory=callback_host_from_settings)
     # MTN's provisioning API (/v1_0/apiuser) exists only in its sandbox; a production
     # market answers 404 there. None = on exactly when target_environment is "sandbox".
     provisioning: bool | None = None
     delay_seconds: float = 25.0  # …454: PENDING, then SUCCESSFUL after this long
-    callback_method: str = "PUT"  # MTN-Group's Java SDK README: MoMo pushes with PUT
+    callback_method: str = "POST"  # MTN's callback page; PUT is its v2 behaviour
     reason_as_object: bool = False  # the spec's {code, message} instead of the live string
     signed_callback_url: str | None = None  # also send every final callback here
     webhook_secret: str = field(
@@ -108,6 +121,9 @@ class SandboxConfig:
     faults: Faults = field(default_factory=Faults)
 
     def __post_init__(self) -> None:
+        self.provider_callback_host = (
+            self.provider_callback_host or callback_host_from_settings()
+        ).lower()
         if self.currency is None:
             self.currency = MARKET_CURRENCIES.get(self.target_environment)
         else:

@@ -52,6 +52,7 @@ def route(sim: Sandbox, method: str, path: str, body: bytes) -> Reply:
                 "target_environment": sim.config.target_environment,
                 "currency": sim.config.currency,
                 "provisioning": sim.config.provisioning_enabled,
+                "provider_callback_host": sim.config.provider_callback_host,
             },
         )
     return Reply(404, {"error": "unknown simulator control path"})

@@ -2,11 +2,12 @@
 
 A refund (``POST /disbursement/v1_0/refund``) names the collection it pays back in
 ``referenceIdToRefund`` and has no payee: the money goes to that collection's payer, and
-the status body shows them as ``payee``. The simulator refuses, before creating anything,
-a refund of a collection it does not know (404 ``RESOURCE_NOT_FOUND``), of one that is not
-SUCCESSFUL (409 ``NOT_SUCCESSFULLY_COMPLETED``, MTN's code for acting on a transaction
-that did not complete), and one that would pay back more than the collection took, in
-another currency (400).
+the status body shows them as ``payee``. Like every MTN transaction call it is accepted
+(202) whenever the request itself is well formed; a refund MTN cannot make fails later:
+FAILED with TRANSACTION_NOT_FOUND when it knows no such collection, and with MTN's generic
+INTERNAL_PROCESSING_ERROR (its reason "when there is no specific error mapping") when that
+collection is not SUCCESSFUL, is in another currency, or would pay back more than it took,
+counting earlier refunds that did not fail.
 """
 
 from __future__ import annotations
@@ -15,10 +16,17 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from . import transactions
-from .scenarios import FAILED, SUCCESSFUL, refund_outcome, transaction_outcome
+from .scenarios import (
+    FAILED,
+    SUCCESSFUL,
+    Outcome,
+    party_not_found,
+    refund_outcome,
+    transaction_outcome,
+)
 from .state import ApiUser, SandboxState
 from .transactions import Decision, Kind
-from .wire import Reply, bad_request, error, validate_money_and_texts, validate_party
+from .wire import Reply, validate_money_and_texts, validate_party
 
 if TYPE_CHECKING:
     from .app import Sandbox
@@ -30,7 +38,10 @@ def _validate_transfer(data: Any) -> str | None:
 
 def _decide_transfer(state: SandboxState, data: dict[str, Any]) -> Decision:
     payee = data["payee"]
-    return Decision(party=payee, outcome=transaction_outcome("transfer", payee["partyId"]))
+    outcome = party_not_found("transfer", payee) or transaction_outcome(
+        "transfer", payee["partyId"], sandbox=state.is_sandbox
+    )
+    return Decision(party=payee, outcome=outcome)
 
 
 TRANSFER = Kind(
@@ -52,27 +63,32 @@ def _validate_refund(data: Any) -> str | None:
     return None
 
 
-def _decide_refund(state: SandboxState, data: dict[str, Any]) -> Decision | Reply:
+def _decide_refund(state: SandboxState, data: dict[str, Any]) -> Decision:
     original_ref = data["referenceIdToRefund"].strip().lower()
     original = state.transactions.get(original_ref)
     if original is None or original.kind != "requesttopay":
-        return error(404, "RESOURCE_NOT_FOUND", "The transaction to refund was not found.")
+        return Decision(
+            party={},
+            outcome=Outcome(FAILED, "TRANSACTION_NOT_FOUND"),
+            reference_id_to_refund=original_ref,
+        )
     state.refresh(original)
-    if original.status != SUCCESSFUL:
-        return error(409, "NOT_SUCCESSFULLY_COMPLETED")
-    if data["currency"] != original.request["currency"]:
-        return bad_request("currency must be the currency of the refunded transaction.")
-    already = Decimal(0)
-    for tx in state.transactions.values():
-        if tx.kind == "refund" and tx.reference_id_to_refund == original_ref:
-            state.refresh(tx)
-            if tx.status != FAILED:
-                already += tx.amount
-    if already + Decimal(data["amount"]) > original.amount:
-        return bad_request("amount is more than is left to refund of the transaction.")
+    refused = Outcome(FAILED, "INTERNAL_PROCESSING_ERROR")
+    outcome: Outcome | None = None
+    if original.status != SUCCESSFUL or data["currency"] != original.request["currency"]:
+        outcome = refused
+    else:
+        already = Decimal(0)
+        for tx in state.transactions.values():
+            if tx.kind == "refund" and tx.reference_id_to_refund == original_ref:
+                state.refresh(tx)
+                if tx.status != FAILED:
+                    already += tx.amount
+        if already + Decimal(data["amount"]) > original.amount:
+            outcome = refused
     return Decision(
         party=dict(original.party),
-        outcome=refund_outcome(original.party_id),
+        outcome=outcome or refund_outcome(original.party_id, sandbox=state.is_sandbox),
         reference_id_to_refund=original_ref,
     )
 
@@ -83,6 +99,7 @@ REFUND = Kind(
     party_key="payee",
     validate=_validate_refund,
     decide=_decide_refund,
+    party_in_body=False,
 )
 
 _KINDS = {"transfer": TRANSFER, "refund": REFUND}

@@ -11,23 +11,33 @@ import ipaddress
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from .auth import check_subscription_key, product_of_key
+from .auth import check_subscription_key, product_of_key, subscription_key
 from .state import ApiUser
-from .wire import Reply, bad_request, error, is_uuid4, json_or_none, not_found_path
+from .wire import Reply, bad_request, error, is_uuid, is_uuid4, json_or_none, not_found_path
 
 if TYPE_CHECKING:
     from .app import Sandbox
 
 
-def route(sim: Sandbox, method: str, rest: list[str], headers: Any, body: bytes) -> Reply:
+def route(
+    sim: Sandbox,
+    method: str,
+    rest: list[str],
+    headers: Any,
+    body: bytes,
+    query: dict[str, list[str]] | None = None,
+) -> Reply:
     """``rest`` is the path after ``/v1_0/apiuser``."""
     if not sim.config.provisioning_enabled:
         return not_found_path()
-    key_reply = check_subscription_key(sim, headers, None)
+    key_reply = check_subscription_key(sim, headers, None, query)
     if key_reply:
         return key_reply
+    if rest and not is_uuid(rest[0]):
+        # The API user id in the path is a UUID; anything else is MTN's 400, not a 404.
+        return bad_request("The API user id must be a UUID.")
     if not rest and method == "POST":
-        return _create_user(sim, headers, body)
+        return _create_user(sim, subscription_key(headers, query or {}), headers, body)
     if len(rest) == 2 and rest[1] == "apikey" and method == "POST":
         return _create_api_key(sim, rest[0])
     if len(rest) == 1 and method == "GET":
@@ -35,8 +45,8 @@ def route(sim: Sandbox, method: str, rest: list[str], headers: Any, body: bytes)
     return not_found_path()
 
 
-def _create_user(sim: Sandbox, headers: Any, body: bytes) -> Reply:
-    product = product_of_key(sim, headers.get("Ocp-Apim-Subscription-Key"))
+def _create_user(sim: Sandbox, key: str | None, headers: Any, body: bytes) -> Reply:
+    product = product_of_key(sim, key)
     ref = headers.get("X-Reference-Id") or ""
     if not is_uuid4(ref):
         return bad_request("X-Reference-Id must be a UUID version 4.")

@@ -9,6 +9,11 @@ SUCCESSFUL collection can be refunded, and every magic number but …454 makes i
 fail, so refunds get their own range: a collection from 4673312347N succeeds, and its refund
 then does what a transfer to 4673312345N does (…470 FAILED, …473 PENDING forever, …474
 PENDING then SUCCESSFUL, …475 NOT_ENOUGH_FUNDS ...).
+
+All these numbers are the sandbox's: a simulator that is a production market (``mtnuganda``)
+treats them as the ordinary numbers they are there. What holds everywhere: an MSISDN that is
+not all digits (``+256...``, spaces) is accepted and then FAILED with PAYER_NOT_FOUND
+(PAYEE_NOT_FOUND for a payee), as MTN does with the formats it cannot resolve.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ REASON_MESSAGES = {
     "RESOURCE_NOT_FOUND": "Requested resource was not found.",
     "RESOURCE_ALREADY_EXIST": "Duplicated reference id. Creation of resource failed.",
     "NOT_SUCCESSFULLY_COMPLETED": "The transaction is not successfully completed.",
+    "TRANSACTION_NOT_FOUND": "The transaction could not be found.",
 }
 
 
@@ -50,6 +56,9 @@ class Outcome:
     reason: str | None = None
     # For PENDING: resolve to SUCCESSFUL after the configured delay (…454) or never (…453).
     resolves_later: bool = False
+    # MTN leaves financialTransactionId out of some SUCCESSFUL answers too (its sandbox
+    # notebook's deposit); …490 does so, so that a client is tested without one.
+    has_financial_id: bool = True
 
 
 _COMMON = {
@@ -85,10 +94,32 @@ _TRANSFER = {
 }
 
 SUCCESS = Outcome(SUCCESSFUL)
+SUCCESS_WITHOUT_FINANCIAL_ID_NUMBER = "46733123490"
+_SUCCESS_WITHOUT_FINANCIAL_ID = Outcome(SUCCESSFUL, has_financial_id=False)
 
 
-def transaction_outcome(kind: str, party_id: str) -> Outcome:
-    """Outcome for ``kind`` ("requesttopay" or "transfer") and the payer/payee number."""
+def party_not_found(kind: str, party: dict[str, Any]) -> Outcome | None:
+    """FAILED for an MSISDN MTN cannot resolve (not all digits: ``+256...``), in any market.
+
+    MTN answers such a request 202 and fails it later (four formats seen in production: 202,
+    then FAILED / PAYER_NOT_FOUND); it does not refuse it with a 400.
+    """
+    party_id = str(party.get("partyId", ""))
+    if party.get("partyIdType") == "MSISDN" and not party_id.isdigit():
+        return Outcome(FAILED, "PAYER_NOT_FOUND" if kind == "requesttopay" else "PAYEE_NOT_FOUND")
+    return None
+
+
+def transaction_outcome(kind: str, party_id: str, *, sandbox: bool = True) -> Outcome:
+    """Outcome for ``kind`` ("requesttopay" or "transfer") and the payer/payee number.
+
+    The test numbers exist only in MTN's sandbox: with ``sandbox`` False (a production
+    market) every number succeeds.
+    """
+    if not sandbox:
+        return SUCCESS
+    if party_id == SUCCESS_WITHOUT_FINANCIAL_ID_NUMBER:
+        return _SUCCESS_WITHOUT_FINANCIAL_ID
     if party_id in _COMMON:
         return _COMMON[party_id]
     table = _REQUEST_TO_PAY if kind == "requesttopay" else _TRANSFER
@@ -103,12 +134,12 @@ REFUND_NUMBERS = range(46733123470, 46733123484)
 REFUND_NUMBER_OFFSET = 20
 
 
-def refund_outcome(original_payer: str) -> Outcome:
+def refund_outcome(original_payer: str, *, sandbox: bool = True) -> Outcome:
     """Outcome of a refund of a SUCCESSFUL collection whose payer was ``original_payer``."""
     party = original_payer
     if party.isdigit() and int(party) in REFUND_NUMBERS:
         party = str(int(party) - REFUND_NUMBER_OFFSET)
-    return transaction_outcome("transfer", party)
+    return transaction_outcome("transfer", party, sandbox=sandbox)
 
 
 @dataclass(frozen=True)
@@ -137,8 +168,11 @@ def _holder_error(party_id: str) -> AccountHolderAnswer | None:
     return AccountHolderAnswer(status, {"code": code, "message": REASON_MESSAGES[code]})
 
 
-def account_holder_answer(party_id: str) -> AccountHolderAnswer:
-    """accountholder/{type}/{id}/active per section 7.2 (…450 404, …452–…455 errors)."""
+def account_holder_answer(party_id: str, *, sandbox: bool = True) -> AccountHolderAnswer:
+    """accountholder/{type}/{id}/active per section 7.2 (…450 404, …452–…455 errors); in a
+    production market (``sandbox`` False) every holder is active."""
+    if not sandbox:
+        return AccountHolderAnswer(200, {"result": True})
     return _holder_error(party_id) or AccountHolderAnswer(
         200, {"result": party_id != INACTIVE_HOLDER}
     )
@@ -162,17 +196,17 @@ def holder_name(party_id: str) -> tuple[str, str]:
     return given, family
 
 
-def basic_user_info_answer(party_id: str) -> AccountHolderAnswer:
+def basic_user_info_answer(party_id: str, *, sandbox: bool = True) -> AccountHolderAnswer:
     """accountholder/msisdn/{n}/basicuserinfo: MTN's OpenID-style body for an active holder.
 
     The body carries what MTN's does (birth date, gender, locale too), so that a client that
     must pass on only the name is tested against the whole thing. An unknown or inactive
-    holder is 404 RESOURCE_NOT_FOUND; …452–…455 fail as on ``active``.
+    holder is 404 RESOURCE_NOT_FOUND; …452–…455 fail as on ``active`` (in the sandbox only).
     """
-    failure = _holder_error(party_id)
+    failure = _holder_error(party_id) if sandbox else None
     if failure:
         return failure
-    if party_id == INACTIVE_HOLDER:
+    if sandbox and party_id == INACTIVE_HOLDER:
         code = "RESOURCE_NOT_FOUND"
         return AccountHolderAnswer(404, {"code": code, "message": REASON_MESSAGES[code]})
     given, family = holder_name(party_id)

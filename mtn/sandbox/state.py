@@ -9,7 +9,7 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -56,6 +56,10 @@ class SimTransaction:
     conflict_count: int = 0
     status_reads: int = 0
     reference_id_to_refund: str | None = None  # refunds only
+    has_financial_id: bool = True  # False: SUCCESSFUL without financialTransactionId (…490)
+    final_at: float | None = None  # when it became SUCCESSFUL or FAILED
+    # Delivery notifications accepted for this requesttopay: {message, language, at}.
+    notifications: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def party_id(self) -> str:
@@ -76,10 +80,13 @@ class SimTransaction:
             "amount": normalise_amount(self.request["amount"]),
             "currency": self.request["currency"],
         }
-        if status in (SUCCESSFUL, FAILED) and self.financial_transaction_id:
+        # MTN's FAILED answers carry no financialTransactionId (its own examples): nothing
+        # moved. Only a SUCCESSFUL one may, and not always (…490).
+        if status == SUCCESSFUL and self.financial_transaction_id:
             body["financialTransactionId"] = self.financial_transaction_id
         body["externalId"] = self.request["externalId"]
-        body[self.party_key] = dict(self.party)
+        if self.party:  # a refund of a collection MTN does not know has no payee to show
+            body[self.party_key] = dict(self.party)
         for key in ("payerMessage", "payeeNote"):
             if key in self.request:
                 body[key] = self.request[key]
@@ -111,6 +118,8 @@ class SimTransaction:
             "conflict_count": self.conflict_count,
             "status_reads": self.status_reads,
             "created_at": self.created_at,
+            "final_at": self.final_at,
+            "notifications": copy.deepcopy(self.notifications),
             "request": copy.deepcopy(self.request),
         }
 
@@ -158,6 +167,11 @@ class SandboxState:
             self.faults = copy.deepcopy(self._initial_faults)
             self.rng = random.Random(self.config.seed)  # noqa: S311
             self._seed_users()
+
+    @property
+    def is_sandbox(self) -> bool:
+        """MTN's test numbers exist only in its sandbox, not in a production market."""
+        return self.config.target_environment == "sandbox"
 
     # --- faults -----------------------------------------------------------------------------
 
@@ -252,4 +266,6 @@ class SandboxState:
         """Resolve a delayed (…454) transaction whose time has come."""
         if tx.status == PENDING and tx.resolve_at is not None and time.time() >= tx.resolve_at:
             tx.status = SUCCESSFUL
-            tx.financial_transaction_id = tx.financial_transaction_id or financial_id()
+            tx.final_at = tx.resolve_at
+            if tx.has_financial_id:
+                tx.financial_transaction_id = tx.financial_transaction_id or financial_id()

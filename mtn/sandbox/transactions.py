@@ -10,9 +10,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .scenarios import Outcome
+from .scenarios import SUCCESSFUL, Outcome
 from .state import ApiUser, SandboxState, SimTransaction, financial_id
-from .wire import Drop, Reply, apim, bad_request, error, is_uuid, is_uuid4, json_or_none
+from .wire import (
+    Drop,
+    Reply,
+    apim,
+    bad_request,
+    error,
+    is_uuid,
+    is_uuid4,
+    json_or_none,
+    party_is_empty,
+)
 
 if TYPE_CHECKING:
     from .app import Sandbox
@@ -32,15 +42,16 @@ class Kind:
     """One kind of transaction: its product, path segment and rules.
 
     ``validate`` checks the body alone (400 text or None); ``decide`` runs under the state
-    lock once the reference is known to be new, and may still refuse with a reply (a refund
-    of an unknown collection, say).
+    lock once the reference is known to be new. ``party_in_body``: the body names its
+    payer/payee (a refund's does not), and an empty one is MTN's 500.
     """
 
     name: str
     product: str
     party_key: str
     validate: Callable[[Any], str | None]
-    decide: Callable[[SandboxState, dict[str, Any]], Decision | Reply]
+    decide: Callable[[SandboxState, dict[str, Any]], Decision]
+    party_in_body: bool = True
 
 
 def _outage(sim: Sandbox, rate: float) -> Reply | None:
@@ -81,7 +92,7 @@ def create(sim: Sandbox, kind: Kind, user: ApiUser | None, headers: Any, body: b
         if not host:
             return bad_request("X-Callback-Url is not a URL.")
         expected = user.callback_host if user else None
-        if expected and host.lower() != expected.lower():
+        if host.lower() != (expected or "").lower():
             # The whole request fails and nothing is created (section 4.1).
             return error(500, "INVALID_CALLBACK_URL_HOST")
 
@@ -90,6 +101,9 @@ def create(sim: Sandbox, kind: Kind, user: ApiUser | None, headers: Any, body: b
     if problem:
         return bad_request(problem)
     assert isinstance(data, dict)  # noqa: S101 - narrowed by validate
+    if kind.party_in_body and party_is_empty(data, kind.party_key):
+        # Recorded at MTN: an empty payer is not a 400 but a 500 (body not recorded).
+        return error(500, "INTERNAL_PROCESSING_ERROR")
     market_currency = sim.config.currency
     if market_currency and data["currency"] != market_currency:
         # The market takes only its own currency (section 1.3).
@@ -102,8 +116,6 @@ def create(sim: Sandbox, kind: Kind, user: ApiUser | None, headers: Any, body: b
             existing.conflict_count += 1
             return error(409, "RESOURCE_ALREADY_EXIST")
         decision = kind.decide(sim.state, data)
-        if isinstance(decision, Reply):
-            return decision
         outcome = decision.outcome
         tx = SimTransaction(
             reference_id=ref,
@@ -118,8 +130,11 @@ def create(sim: Sandbox, kind: Kind, user: ApiUser | None, headers: Any, body: b
             created_at=now,
             callback_url=callback_url,
             reference_id_to_refund=decision.reference_id_to_refund,
+            has_financial_id=outcome.has_financial_id,
         )
         if tx.is_final:
+            tx.final_at = now
+        if tx.status == SUCCESSFUL and outcome.has_financial_id:
             tx.financial_transaction_id = financial_id()
         if outcome.resolves_later:
             tx.resolve_at = now + max(sim.config.delay_seconds, 0.0)

@@ -17,6 +17,7 @@ from mtn.retry import RetryPolicy
 from mtn.sandbox import SandboxConfig, SandboxHandle, start_sandbox
 
 UNIT_BASE_URL = "https://mtn.test"
+CALLBACK_HOST = "127.0.0.1"  # CallbackReceiver's
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +66,11 @@ def unit_client(unit_config: MtnConfig, sleeps: SleepRecorder) -> MtnClient:
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxHandle]:
-    handle = start_sandbox(SandboxConfig(delay_seconds=0.3, seed=1))
+    # Its API users' providerCallbackHost is where CallbackReceiver listens, as a gateway's
+    # would be registered: MTN refuses an X-Callback-Url on any other host.
+    handle = start_sandbox(
+        SandboxConfig(delay_seconds=0.3, seed=1, provider_callback_host=CALLBACK_HOST)
+    )
     yield handle
     handle.stop()
 
@@ -140,13 +145,13 @@ class CallbackReceiver:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((CALLBACK_HOST, 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self.thread.start()
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.base_url = f"http://{CALLBACK_HOST}:{self.server.server_address[1]}"
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedCallback]:
         with self.arrived:

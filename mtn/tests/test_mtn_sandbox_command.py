@@ -115,6 +115,8 @@ def test_command_runs_as_another_market_with_its_own_credentials(tmp_path):
             "ugx",
             "--credentials",
             str(credentials_file),
+            "--provider-callback-host",
+            "Pay.Example.com",
         ],
         cwd=PROJECT_ROOT,
         env=env,
@@ -159,9 +161,14 @@ def test_command_runs_as_another_market_with_its_own_credentials(tmp_path):
 
     assert status.status == "SUCCESSFUL"
     assert wrong_currency.value.code == "INVALID_CURRENCY"
-    assert market == {"target_environment": "mtnuganda", "currency": "UGX", "provisioning": False}
+    assert market == {
+        "target_environment": "mtnuganda",
+        "currency": "UGX",
+        "provisioning": False,
+        "provider_callback_host": "pay.example.com",
+    }
     assert process.returncode == 0, err.decode()
-    assert b"'mtnuganda', UGX" in out
+    assert b"'mtnuganda', UGX, callbacks to host 'pay.example.com' only" in out
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from django.conf import settings
 
 from mtn.client import MtnClient, MtnCredentials, SubmitResult
 from mtn.errors import MtnAuthenticationError, MtnNotFoundError, MtnRejectedError
+from mtn.sandbox import start_sandbox
 
 from .conftest import CallbackReceiver, fast_policy, sandbox_client_config
 
@@ -92,17 +93,23 @@ def test_lost_refund_answer_is_retried_with_the_same_reference(mtn_client, sandb
     assert sandbox.state.conflict_count(ref) == 1
 
 
-def test_refund_of_an_unknown_transaction_is_404_and_creates_nothing(mtn_client, sandbox):
-    ref = uuid.uuid4()
-    with pytest.raises(MtnNotFoundError) as info:
-        refund(mtn_client, uuid.uuid4(), reference_id=ref)
+def test_refund_of_an_unknown_transaction_is_accepted_then_fails_not_found(mtn_client, sandbox):
+    # MTN accepts every well-formed refund (202) and fails the ones it cannot make; it has
+    # no synchronous "no such transaction" answer on this call.
+    unknown = uuid.uuid4()
 
-    assert info.value.code == "RESOURCE_NOT_FOUND"
-    assert info.value.retryable is False
-    assert sandbox.state.transaction(ref) is None
+    ref, result = refund(mtn_client, unknown)
+    status = mtn_client.refund_status(reference_id=ref)
+
+    assert result.already_existed is False
+    assert (status.status, status.reason_code) == ("FAILED", "TRANSACTION_NOT_FOUND")
+    assert status.financial_transaction_id is None
+    assert "financialTransactionId" not in status.raw
+    assert "payee" not in status.raw  # nobody to pay back
+    assert sandbox.state.post_count(ref) == 1
 
 
-def test_refund_of_a_transfer_is_404(mtn_client, sandbox):
+def test_refund_of_a_transfer_fails_not_found(mtn_client, sandbox):
     transfer_ref = uuid.uuid4()
     mtn_client.transfer(
         reference_id=transfer_ref,
@@ -112,36 +119,57 @@ def test_refund_of_a_transfer_is_404(mtn_client, sandbox):
         payee_msisdn="256772123456",
     )
 
-    with pytest.raises(MtnNotFoundError):
-        refund(mtn_client, transfer_ref, "5")
+    ref, _ = refund(mtn_client, transfer_ref, "5")
 
-    assert sandbox.state.refunds_of(transfer_ref) == []
+    status = mtn_client.refund_status(reference_id=ref)
+    assert (status.status, status.reason_code) == ("FAILED", "TRANSACTION_NOT_FOUND")
+    assert mtn_client.transfer_status(reference_id=transfer_ref).status == "SUCCESSFUL"
 
 
 @pytest.mark.parametrize("payer", ["46733123450", "46733123451", "46733123453"])
-def test_refund_of_a_collection_that_did_not_succeed_is_refused(mtn_client, sandbox, payer):
+def test_refund_of_a_collection_that_did_not_succeed_fails(mtn_client, sandbox, payer):
     original = collect(mtn_client, payer)
-    ref = uuid.uuid4()
 
-    with pytest.raises(MtnRejectedError) as info:
-        refund(mtn_client, original, reference_id=ref)
+    ref, result = refund(mtn_client, original)
+    status = mtn_client.refund_status(reference_id=ref)
 
-    assert (info.value.status_code, info.value.code) == (409, "NOT_SUCCESSFULLY_COMPLETED")
-    assert sandbox.state.transaction(ref) is None
+    assert result.already_existed is False
+    assert (status.status, status.reason_code) == ("FAILED", "INTERNAL_PROCESSING_ERROR")
+    assert "financialTransactionId" not in status.raw
+    assert status.raw["payee"]["partyId"] == payer
 
 
 def test_partial_refunds_may_not_exceed_the_collection(mtn_client, sandbox):
     original = collect(mtn_client, amount="100")
     refund(mtn_client, original, "60")
     refund(mtn_client, original, "40")
-    over = uuid.uuid4()
 
-    with pytest.raises(MtnRejectedError) as info:
-        refund(mtn_client, original, "0.01", reference_id=over)
+    over, _ = refund(mtn_client, original, "0.01")
+    status = mtn_client.refund_status(reference_id=over)
 
-    assert info.value.status_code == 400
-    assert sandbox.state.transaction(over) is None
-    assert [r["amount"] for r in sandbox.state.refunds_of(original)] == ["60", "40"]
+    assert (status.status, status.reason_code) == ("FAILED", "INTERNAL_PROCESSING_ERROR")
+    refunds = sandbox.state.refunds_of(original)
+    assert [(r["amount"], r["status"]) for r in refunds] == [
+        ("60", "SUCCESSFUL"),
+        ("40", "SUCCESSFUL"),
+        ("0.01", "FAILED"),
+    ]
+
+
+def test_refund_in_another_currency_than_the_collection_fails():
+    # A market of unknown currency takes any, so only the refund rule can refuse it.
+    handle = start_sandbox(target_environment="mtnatlantis")
+    try:
+        config = sandbox_client_config(handle.base_url, target_environment="mtnatlantis")
+        client = MtnClient(config, retry_policy=fast_policy(config))
+        original = collect(client, amount="100")
+
+        ref, _ = refund(client, original, "10", currency="USD")
+
+        status = client.refund_status(reference_id=ref)
+        assert (status.status, status.reason_code) == ("FAILED", "INTERNAL_PROCESSING_ERROR")
+    finally:
+        handle.stop()
 
 
 def test_a_failed_refund_leaves_its_amount_refundable(mtn_client, sandbox):
@@ -216,7 +244,7 @@ def test_refund_for_474_is_pending_then_successful_with_a_callback(
     [callback] = callback_receiver.wait_for(1)
 
     assert first.status == "PENDING"
-    assert callback.method == "PUT"
+    assert callback.method == "POST"
     assert callback.path == "/api/v1/webhooks/mtn/refund-token"
     body = callback.json()
     assert body["status"] == "SUCCESSFUL"

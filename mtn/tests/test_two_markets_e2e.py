@@ -14,7 +14,7 @@ from mtn.errors import MtnNotFoundError
 from mtn.retry import RetryPolicy
 from mtn.sandbox import ProductCredentials, SandboxConfig, SandboxHandle, start_sandbox
 
-from .conftest import CallbackReceiver
+from .conftest import CALLBACK_HOST, CallbackReceiver
 
 pytestmark = pytest.mark.e2e
 
@@ -28,9 +28,11 @@ def as_simulator(creds: MtnCredentials) -> ProductCredentials:
 
 @pytest.fixture
 def markets() -> Iterator[tuple[SandboxHandle, SandboxHandle]]:
-    sandbox = start_sandbox(SandboxConfig(delay_seconds=0.1, seed=1))
+    sandbox = start_sandbox(
+        SandboxConfig(delay_seconds=0.1, seed=1, provider_callback_host=CALLBACK_HOST)
+    )
     ghana = start_sandbox(
-        SandboxConfig(delay_seconds=0.1, seed=2),
+        SandboxConfig(delay_seconds=0.1, seed=2, provider_callback_host=CALLBACK_HOST),
         target_environment="mtnghana",
         collection=as_simulator(GH_COLLECTION),
         disbursement=as_simulator(GH_DISBURSEMENT),
@@ -154,16 +156,20 @@ def test_a_reference_is_only_known_to_the_market_that_took_it(markets):
 
     with pytest.raises(MtnNotFoundError):
         ghs.request_to_pay_status(reference_id=eur_payment)
-    with pytest.raises(MtnNotFoundError):
-        ghs.refund(
-            reference_id=uuid.uuid4(),
-            amount="1",
-            currency="GHS",
-            external_id="wrong-account",
-            reference_id_to_refund=eur_payment,
-        )
+    # A refund is accepted by any market (MTN answers 202 to a well-formed one) and fails
+    # where the collection is unknown; the market that holds it sees nothing.
+    refund_ref = uuid.uuid4()
+    ghs.refund(
+        reference_id=refund_ref,
+        amount="1",
+        currency="GHS",
+        external_id="wrong-account",
+        reference_id_to_refund=eur_payment,
+    )
+    refund = ghs.refund_status(reference_id=refund_ref)
 
-    assert ghana.state.all_transactions() == []
+    assert (refund.status, refund.reason_code) == ("FAILED", "TRANSACTION_NOT_FOUND")
+    assert [t["reference_id"] for t in ghana.state.all_transactions()] == [str(refund_ref)]
     assert sandbox.state.refunds_of(eur_payment) == []
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.utils import timezone
@@ -25,6 +26,9 @@ from gateway.audit import Actor
 from mtn.sandbox import SandboxConfig, SandboxHandle, start_sandbox
 from tenants.services import tenant_create
 
+# pytest-django's live server listens here; it is the simulator's providerCallbackHost, so
+# that MTN_CALLBACK_URL = live_server.url is accepted as MTN accepts a registered host.
+LIVE_SERVER_HOST = "localhost"
 PAYMENTS_URL = "/api/v1/payments"
 PAYOUTS_URL = "/api/v1/payouts"
 SUCCESS_MSISDN = "256772123456"
@@ -33,7 +37,14 @@ SUCCESS_MSISDN = "256772123456"
 @pytest.fixture
 def sim(settings) -> Iterator[SandboxHandle]:
     """The MTN simulator, with the gateway's settings pointed at it; polling only."""
-    handle = start_sandbox(SandboxConfig(delay_seconds=0.05, seed=7, callback_timeout=5.0))
+    handle = start_sandbox(
+        SandboxConfig(
+            delay_seconds=0.05,
+            seed=7,
+            callback_timeout=5.0,
+            provider_callback_host=LIVE_SERVER_HOST,
+        )
+    )
     settings.MTN_BASE_URL = handle.base_url
     settings.MTN_CALLBACK_URL = ""
     settings.MTN_SUBMIT_MAX_TRIES = 1
@@ -48,6 +59,7 @@ def sim(settings) -> Iterator[SandboxHandle]:
 @pytest.fixture
 def sim_with_callbacks(sim: SandboxHandle, live_server, settings) -> SandboxHandle:
     """The simulator calling back a live gateway on each payment's own URL."""
+    assert urlsplit(live_server.url).hostname == sim.config.provider_callback_host
     settings.MTN_CALLBACK_URL = live_server.url
     return sim
 

@@ -30,7 +30,7 @@ from shell.worker import Worker
 from tenants.services import tenant_create
 from webhooks.models import MtnCallback
 
-from .conftest import PAYOUTS_URL, Shop, make_due, wait_until
+from .conftest import LIVE_SERVER_HOST, PAYOUTS_URL, Shop, make_due, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -69,7 +69,9 @@ def _credentials(collection: ProductCredentials, disbursement: ProductCredential
 @pytest.fixture
 def markets(sim: SandboxHandle, shop: Shop) -> Iterator[Markets]:
     """``sim`` (the default account) plus the platform's and the shop's Uganda accounts."""
-    config = SandboxConfig(delay_seconds=0.05, seed=3, callback_timeout=5.0)
+    config = SandboxConfig(
+        delay_seconds=0.05, seed=3, callback_timeout=5.0, provider_callback_host=LIVE_SERVER_HOST
+    )
     ug = start_sandbox(
         config,
         target_environment="mtnuganda",
@@ -78,7 +80,12 @@ def markets(sim: SandboxHandle, shop: Shop) -> Iterator[Markets]:
         disbursement=UG_DISBURSEMENT,
     )
     shop_ug = start_sandbox(
-        SandboxConfig(delay_seconds=0.05, seed=4, callback_timeout=5.0),
+        SandboxConfig(
+            delay_seconds=0.05,
+            seed=4,
+            callback_timeout=5.0,
+            provider_callback_host=LIVE_SERVER_HOST,
+        ),
         target_environment="mtnuganda",
         currency="UGX",
         collection=SHOP_COLLECTION,

@@ -58,7 +58,12 @@ class Command(BaseCommand):
             default=25.0,
             help="How long 46733123454 stays PENDING before turning SUCCESSFUL.",
         )
-        parser.add_argument("--callback-method", choices=["PUT", "POST"], default="PUT")
+        parser.add_argument(
+            "--callback-method",
+            choices=["PUT", "POST"],
+            default="POST",
+            help="How callbacks are sent: POST (MTN's callback page; default) or PUT (v2).",
+        )
         parser.add_argument(
             "--reason-as-object",
             action="store_true",
@@ -72,7 +77,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--provider-callback-host",
             default=None,
-            help="providerCallbackHost of the configured API users (default: any host).",
+            help="providerCallbackHost of the configured API users: an X-Callback-Url with "
+            "another host is 500 INVALID_CALLBACK_URL_HOST (default: MTN_CALLBACK_URL's host, "
+            "else localhost).",
         )
         parser.add_argument(
             "--target-environment",
@@ -130,7 +137,11 @@ class Command(BaseCommand):
             callback_method=options["callback_method"],
             reason_as_object=options["reason_as_object"],
             signed_callback_url=options["signed_callback_url"],
-            provider_callback_host=options["provider_callback_host"],
+            **(
+                {"provider_callback_host": options["provider_callback_host"].strip()}
+                if options["provider_callback_host"]
+                else {}
+            ),
             seed=options["seed"],
             faults=faults,
         )
@@ -157,7 +168,8 @@ class Command(BaseCommand):
             )
         self.stdout.write(
             f"MTN sandbox listening on {handle.base_url} "
-            f"(target environment {config.target_environment!r}, {currency}); Ctrl-C to stop"
+            f"(target environment {config.target_environment!r}, {currency}, callbacks to "
+            f"host {config.provider_callback_host!r} only); Ctrl-C to stop"
         )
         self.stdout.flush()
         handle.serve_until(stop)

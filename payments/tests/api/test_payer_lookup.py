@@ -203,6 +203,18 @@ def uganda(settings) -> Iterator[SandboxHandle]:
     handle.stop()
 
 
+@pytest.fixture
+def eur_sandbox(settings) -> Iterator[SandboxHandle]:
+    """MTN's sandbox (EUR), the platform's default account: its test numbers exist only
+    there, not in a production market such as mtnuganda."""
+    handle = start_sandbox(SandboxConfig(target_environment="sandbox", delay_seconds=0.3))
+    settings.MTN_BASE_URL = handle.base_url
+    settings.MTN_TARGET_ENVIRONMENT = "sandbox"
+    settings.MTN_SUBMIT_MAX_TRIES = 1
+    yield handle
+    handle.stop()
+
+
 @pytest.mark.e2e
 def test_simulator_active_number_answers_its_holders_name(api_client, uganda):
     given, family = holder_name(NUMBER)
@@ -215,15 +227,15 @@ def test_simulator_active_number_answers_its_holders_name(api_client, uganda):
 @pytest.mark.e2e
 @pytest.mark.parametrize("number", [UNKNOWN_HOLDER, INACTIVE_HOLDER])
 def test_simulator_unknown_and_inactive_numbers_are_inactive_without_name(
-    api_client, uganda, number
+    api_client, eur_sandbox, number
 ):
-    response = api_client.get(f"/api/v1/payers/{number}?currency=UGX")
+    response = api_client.get(f"/api/v1/payers/{number}?currency=EUR")
     assert response.json() == {"msisdn": number, "active": False, "name": None}
 
 
 @pytest.mark.e2e
-def test_simulator_refusing_the_gateways_account_is_a_502(api_client, uganda):
-    response = api_client.get("/api/v1/payers/46733123453?currency=UGX")
+def test_simulator_refusing_the_gateways_account_is_a_502(api_client, eur_sandbox):
+    response = api_client.get("/api/v1/payers/46733123453?currency=EUR")
     assert response.status_code == 502
     assert lookups()[0].data["outcome"] == "refused:NOT_ALLOWED_TARGET_ENVIRONMENT"
 
