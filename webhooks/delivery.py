@@ -6,14 +6,11 @@ recorded (time, status code, a bit of the response, error) for support staff.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
-import socket
 import time
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -24,6 +21,9 @@ from gateway import metrics
 from gateway.audit import Actor, audit_record
 from webhooks.models import DeliveryAttempt, MerchantDelivery
 from webhooks.signing import outbound_signature
+from webhooks.targets import UnsafeTarget, post_pinned, resolve_target
+
+__all__ = ["NoWebhookUrl", "UnsafeTarget", "delivery_attempt", "delivery_redeliver"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +45,6 @@ USER_AGENT = "momo-gateway-webhooks/1"
 _session_holder: dict[str, requests.Session] = {}
 
 
-class UnsafeTarget(Exception):
-    """The webhook URL points at an address the gateway must not call."""
-
-
 class NoWebhookUrl(Exception):
     """A manual redelivery for a tenant with no webhook URL: there is nowhere to send it."""
 
@@ -60,25 +56,21 @@ def _session() -> requests.Session:
     return session
 
 
-def check_target(url: str) -> None:
-    """Refuse private, loopback and link-local targets unless explicitly allowed (SSRF).
+def post_event(url: str, *, data: bytes, headers: dict[str, str]) -> requests.Response:
+    """POST one attempt: to the address that was checked, never following a redirect.
 
-    The name is resolved here and again by ``requests``; a DNS answer that changes in
-    between is not caught, which is acceptable for merchant-registered URLs.
+    The name is resolved once and every address checked (``webhooks.targets``), then the
+    connection goes to that address, so a DNS answer that changes in between (rebinding)
+    cannot reach an internal service. Raises ``UnsafeTarget`` for a refused target. With
+    ``WEBHOOK_ALLOW_PRIVATE_TARGETS`` (development, tests) any address is called as is.
     """
+    timeout = (CONNECT_TIMEOUT, READ_TIMEOUT)
     if settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
-        return
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeTarget("The webhook URL must be http(s) with a host.")
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise UnsafeTarget(f"The webhook host does not resolve: {exc}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise UnsafeTarget(f"The webhook host resolves to a non-public address ({address}).")
+        return _session().post(
+            url, data=data, headers=headers, timeout=timeout, allow_redirects=False
+        )
+    address = resolve_target(url)
+    return post_pinned(url, address, data=data, headers=headers, timeout=timeout)
 
 
 def _active_secrets(tenant: Any) -> list[str]:
@@ -126,15 +118,8 @@ def delivery_attempt(
     try:
         if not url:
             raise UnsafeTarget("The tenant has no webhook URL.")
-        check_target(url)
         body, headers = signed_request(delivery)
-        response = _session().post(
-            url,
-            data=body,
-            headers=headers,
-            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-            allow_redirects=False,
-        )
+        response = post_event(url, data=body, headers=headers)
         status_code = response.status_code
         excerpt = response.text[:EXCERPT_LENGTH]
     except UnsafeTarget as exc:
