@@ -293,6 +293,9 @@ ADMIN_REQUIRE_2FA = env_bool("ADMIN_REQUIRE_2FA", not DEBUG)
 # own device first; an operator enrols staff with `manage.py staff_totp_enrol` instead.
 ADMIN_ALLOW_WEB_ENROLMENT = env_bool("ADMIN_ALLOW_WEB_ENROLMENT", DEBUG)
 OTP_TOTP_ISSUER = "momo-gateway"
+# A TOTP secret is never shown again after enrolment: shell/admin.py replaces django-otp's
+# device admin; this also hides the key should django-otp's own admin ever be used.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # MTN callbacks carry no API key: they are limited per client address instead.
 CALLBACK_RATE_LIMIT = env_str("CALLBACK_RATE_LIMIT", "600/m")
 PAYMENT_MAX_AMOUNT = Decimal(env_str("PAYMENT_MAX_AMOUNT", "1000000000"))
