@@ -66,9 +66,9 @@ class MtnAccountForm(forms.ModelForm):
             "tenant": "Empty: the platform's account. A tenant's own account carries only that "
             "tenant's money, straight to its wallet (no balance here). It never changes.",
             "target_environment": "MTN's X-Target-Environment: sandbox, mtnuganda, mtnghana, …",
-            "base_url": "Empty: MTN's host for the target environment. A new base URL needs "
-            "every product's credentials again, below: stored credentials never follow an "
-            "account to another host.",
+            "base_url": "Empty: MTN's host for the target environment (a new account) or the "
+            "one stored. A new base URL needs every product's credentials again, below: "
+            "stored credentials never follow an account to another host.",
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

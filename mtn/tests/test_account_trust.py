@@ -216,6 +216,38 @@ def test_the_service_refuses_it_too(account):
     assert_unchanged(account)
 
 
+def test_a_move_made_meanwhile_is_seen_under_the_lock(account, monkeypatch):
+    """Validated against the old row (same URL, no credentials needed), but another change
+    moved the account meanwhile: writing the old URL back would send the new host's
+    credentials to it, so the locked row is checked again and nothing is stored."""
+    import mtn.accounts as accounts
+
+    stale = accounts.mtn_account_validate(
+        name="ug",
+        target_environment="mtnuganda",
+        currencies=["UGX"],
+        credentials={},
+        base_url=MTN_HOST,
+    )
+    mtn_account_set(
+        name="ug",
+        target_environment="mtnuganda",
+        currencies=["UGX"],
+        credentials={"collection": NEW_COLLECTION, "disbursement": NEW_DISBURSEMENT},
+        base_url="https://momoapi.momo.africa",
+        actor=Actor.system(),
+    )
+    monkeypatch.setattr(accounts, "mtn_account_validate", lambda **values: stale)
+
+    with pytest.raises(MtnAccountError, match="never sent to another"):
+        mtn_account_set(actor=Actor.system(), name="ug")
+
+    fresh = MtnAccount.objects.get(pk=account.pk)
+    assert fresh.base_url == "https://momoapi.momo.africa"
+    assert fresh.collection_api_key == NEW_COLLECTION["api_key"]
+    assert AuditEvent.objects.filter(action="mtn_account.updated").count() == 1
+
+
 # --- issue 17 point 13: MTN's target environments -----------------------------------------
 
 
