@@ -21,9 +21,7 @@ from gateway import metrics
 from gateway.audit import Actor, audit_record
 from webhooks.models import DeliveryAttempt, MerchantDelivery
 from webhooks.signing import outbound_signature
-from webhooks.targets import UnsafeTarget, post_pinned, resolve_target
-
-__all__ = ["NoWebhookUrl", "UnsafeTarget", "delivery_attempt", "delivery_redeliver"]
+from webhooks.targets import UnsafeTarget, connection_refused, post_pinned, resolve_target
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +36,9 @@ RETRY_DELAYS = (
     timedelta(hours=10),
 )
 CONNECT_TIMEOUT = 3.05
+# A host answering several addresses (IPv6 and IPv4, say) is tried at this many of them when
+# a connection cannot be made, as a client library would (all of them checked first).
+MAX_ADDRESSES_TRIED = 3
 READ_TIMEOUT = 10.0
 EXCERPT_LENGTH = 500
 USER_AGENT = "momo-gateway-webhooks/1"
@@ -60,17 +61,24 @@ def post_event(url: str, *, data: bytes, headers: dict[str, str]) -> requests.Re
     """POST one attempt: to the address that was checked, never following a redirect.
 
     The name is resolved once and every address checked (``webhooks.targets``), then the
-    connection goes to that address, so a DNS answer that changes in between (rebinding)
-    cannot reach an internal service. Raises ``UnsafeTarget`` for a refused target. With
-    ``WEBHOOK_ALLOW_PRIVATE_TARGETS`` (development, tests) any address is called as is.
+    connection goes to a checked address (the next one only when none could be made), so a
+    DNS answer that changes in between (rebinding) cannot reach an internal service. Raises
+    ``UnsafeTarget`` for a refused target. With ``WEBHOOK_ALLOW_PRIVATE_TARGETS``
+    (development, tests) any address is called as is.
     """
     timeout = (CONNECT_TIMEOUT, READ_TIMEOUT)
     if settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
         return _session().post(
             url, data=data, headers=headers, timeout=timeout, allow_redirects=False
         )
-    address = resolve_target(url)
-    return post_pinned(url, address, data=data, headers=headers, timeout=timeout)
+    addresses = resolve_target(url)[:MAX_ADDRESSES_TRIED]
+    for address in addresses[:-1]:
+        try:
+            return post_pinned(url, address, data=data, headers=headers, timeout=timeout)
+        except requests.RequestException as exc:
+            if not connection_refused(exc):
+                raise  # sent, or may have been: the attempt ends here
+    return post_pinned(url, addresses[-1], data=data, headers=headers, timeout=timeout)
 
 
 def _active_secrets(tenant: Any) -> list[str]:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -65,8 +66,9 @@ def address_refusal(address: IPAddress) -> str | None:
     return None
 
 
-def resolve_target(url: str) -> str:
-    """Resolve ``url``'s host once and check every address; the address to connect to.
+def resolve_target(url: str) -> list[str]:
+    """Resolve ``url``'s host once and check every address; the addresses to connect to, in
+    the resolver's order of preference.
 
     Raises ``UnsafeTarget`` saying why when the URL is malformed, the name does not resolve,
     or any of its addresses is refused (a name answering a public and a private address is
@@ -83,7 +85,7 @@ def resolve_target(url: str) -> str:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise UnsafeTarget(f"The webhook host does not resolve: {exc}") from exc
-    addresses: list[IPAddress] = []
+    addresses: list[str] = []
     for info in infos:
         text = str(info[4][0])
         if "%" in text:  # an IPv6 address with a zone, "fe80::1%eth0": never a public one
@@ -92,10 +94,11 @@ def resolve_target(url: str) -> str:
         reason = address_refusal(address)
         if reason:
             raise UnsafeTarget(f"The webhook host resolves to a refused address: {reason}.")
-        addresses.append(address)
+        if str(address) not in addresses:
+            addresses.append(str(address))
     if not addresses:
         raise UnsafeTarget("The webhook host resolves to no address.")
-    return str(addresses[0])
+    return addresses
 
 
 class PinnedAddressAdapter(HTTPAdapter):
@@ -128,6 +131,14 @@ class PinnedAddressAdapter(HTTPAdapter):
     def add_headers(self, request: requests.PreparedRequest, **kwargs: Any) -> None:
         # The pool's host is the address; the server must see the name it serves.
         request.headers["Host"] = urlsplit(request.url).netloc.rsplit("@", 1)[-1]
+
+
+def connection_refused(exc: requests.RequestException) -> bool:
+    """Whether ``exc`` means that no connection was made (so nothing was sent)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+    return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
 
 
 def post_pinned(

@@ -237,6 +237,54 @@ def test_a_name_that_rebinds_to_loopback_after_the_check_is_never_connected_to_l
     assert MerchantDelivery.objects.get().state == MerchantDelivery.State.PENDING
 
 
+def test_when_one_checked_address_refuses_the_next_checked_one_is_used(
+    tenant, settings, monkeypatch, receiver
+):
+    """A name with an IPv6 and an IPv4 address, the first unreachable: the delivery goes to
+    the second (a public address standing in for the merchant: the test routes it to the
+    local receiver), with the name in Host, after one resolution."""
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    unreachable, merchant = "2606:4700:4700::1111", PUBLIC_IP
+    url = f"http://merchant.example:{receiver.port}/hooks"
+    tenant.webhook_url = url
+    tenant.save(update_fields=["webhook_url"])
+    asked: list[str] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        if host == "merchant.example":
+            asked.append(host)
+            return [
+                (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (unreachable, port, 0, 0)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", (merchant, port)),
+            ]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    connected: list[str] = []
+    real_connect = socket.socket.connect
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        if address[0] == unreachable:
+            connected.append(address[0])
+            raise OSError(101, "Network is unreachable")
+        if address[0] == merchant:
+            connected.append(address[0])
+            return real_connect(sock, ("127.0.0.1", receiver.port))
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    succeed(submitted(tenant))
+
+    Worker().run_once()
+
+    assert connected == [unreachable, merchant]
+    assert asked == ["merchant.example"]
+    assert len(receiver.requests) == 1
+    assert receiver.requests[0]["host"] == f"merchant.example:{receiver.port}"
+    assert MerchantDelivery.objects.get().state == MerchantDelivery.State.SUCCEEDED
+
+
 # --- the pinned connection --------------------------------------------------------------------
 
 
