@@ -61,6 +61,10 @@ def address_refusal(address: IPAddress) -> str | None:
         return f"{address} carries {inner}: {reason}" if reason else None
     if address.is_multicast:
         return f"{address} is a multicast address"
+    if address.is_reserved or (
+        isinstance(address, ipaddress.IPv6Address) and address.is_site_local
+    ):
+        return f"{address} is a reserved address"
     if not address.is_global:
         return f"{address} is not a public address"
     return None

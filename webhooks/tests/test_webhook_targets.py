@@ -62,6 +62,9 @@ PUBLIC_IP = "93.184.216.34"
         "fe80::1",
         "fc00::1",
         "ff02::1",
+        "fec0::1",  # site-local (deprecated): Python calls it global
+        "4000::1",  # outside 2000::/3, reserved
+        "240.0.0.1",
         "127.0.0.1",
         "10.0.0.1",
         "169.254.169.254",
