@@ -277,8 +277,15 @@ SPECTACULAR_SETTINGS = {
 RATE_LIMIT_DEFAULT = env_str("RATE_LIMIT_DEFAULT", "120/m")
 # Merchant webhook URLs on private or loopback addresses are refused (SSRF) unless allowed.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", DEBUG)
-# Admin login attempts per client address and per username (and one-time codes per user).
+# Failed admin sign-ins per username from one client address (and one-time codes per user),
+# and failed sign-ins per client address whatever the username. Only failures count, and
+# only from where they happened: a right password from an address that has not failed is
+# never refused, so no one can lock a staff member out from elsewhere.
 ADMIN_LOGIN_RATE_LIMIT = env_str("ADMIN_LOGIN_RATE_LIMIT", "10/m")
+ADMIN_LOGIN_ADDRESS_RATE_LIMIT = env_str("ADMIN_LOGIN_ADDRESS_RATE_LIMIT", "30/m")
+# Proxies whose X-Forwarded-For names the client (gunicorn's own variable, same default; "*"
+# trusts every peer). The admin's sign-in throttle counts per client address with it.
+FORWARDED_ALLOW_IPS = env_list("FORWARDED_ALLOW_IPS") or ["127.0.0.1", "::1"]
 # Staff pass a one-time password (TOTP) after their password to use the admin.
 ADMIN_REQUIRE_2FA = env_bool("ADMIN_REQUIRE_2FA", not DEBUG)
 # Whether a staff member with no TOTP device may enrol one in the admin right after the
@@ -286,6 +293,9 @@ ADMIN_REQUIRE_2FA = env_bool("ADMIN_REQUIRE_2FA", not DEBUG)
 # own device first; an operator enrols staff with `manage.py staff_totp_enrol` instead.
 ADMIN_ALLOW_WEB_ENROLMENT = env_bool("ADMIN_ALLOW_WEB_ENROLMENT", DEBUG)
 OTP_TOTP_ISSUER = "momo-gateway"
+# A TOTP secret is never shown again after enrolment: shell/admin.py replaces django-otp's
+# device admin; this also hides the key should django-otp's own admin ever be used.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # MTN callbacks carry no API key: they are limited per client address instead.
 CALLBACK_RATE_LIMIT = env_str("CALLBACK_RATE_LIMIT", "600/m")
 PAYMENT_MAX_AMOUNT = Decimal(env_str("PAYMENT_MAX_AMOUNT", "1000000000"))

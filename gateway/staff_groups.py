@@ -2,8 +2,9 @@
 
 - **Support**: may view everything in the console (payments, payouts, refunds, callbacks,
   deliveries, the audit trail, tenants, keys, balances) and change nothing.
-- **Money operators**: Support's view, plus re-check a transfer with MTN, redeliver a
-  merchant webhook, and (once the ledger exists) adjust a tenant's balance.
+- **Money operators**: Support's view, plus re-check a transfer with MTN, check an MTN
+  account with MTN, redeliver a merchant webhook, and adjust a tenant's balance: every
+  action that makes the gateway call MTN or move money.
 
 Kept in step by ``staff_groups_sync``, run after every ``migrate`` (as Django creates model
 permissions) and by ``manage.py setup_staff_groups``. It only adds: a permission someone
@@ -24,14 +25,21 @@ MONEY_OPERATORS = "Money operators"
 # (app label, model name, codename, name): permissions of actions, not of a model's rows.
 RECHECK_PERMISSION = "payments.recheck_transfer"
 REDELIVER_PERMISSION = "webhooks.redeliver_merchantdelivery"
+CHECK_MTN_ACCOUNT_PERMISSION = "mtn.check_mtnaccount"
 ADJUST_BALANCE_PERMISSION = "ledger.adjust_balance"  # defined by the ledger app, when present
 CUSTOM_PERMISSIONS = (
     ("payments", "payment", "recheck_transfer", "Can re-check payments and payouts with MTN"),
     ("webhooks", "merchantdelivery", "redeliver_merchantdelivery", "Can redeliver webhooks"),
+    ("mtn", "mtnaccount", "check_mtnaccount", "Can check MTN accounts with MTN"),
 )
 # Apps whose rows support staff look at.
 VIEWED_APPS = ("gateway", "payments", "webhooks", "tenants", "mtn", "ledger")
-OPERATOR_ACTIONS = (RECHECK_PERMISSION, REDELIVER_PERMISSION, ADJUST_BALANCE_PERMISSION)
+OPERATOR_ACTIONS = (
+    RECHECK_PERMISSION,
+    REDELIVER_PERMISSION,
+    ADJUST_BALANCE_PERMISSION,
+    CHECK_MTN_ACCOUNT_PERMISSION,
+)
 
 
 def staff_groups_sync(*, apps: Any = global_apps, using: str = DEFAULT_DB_ALIAS) -> None:

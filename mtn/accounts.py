@@ -346,15 +346,25 @@ def mtn_account_validate(
     base_url: str | None = None,
     tenant_slug: str | None = None,
     callback_url: str | None = None,
+    force: bool = False,
 ) -> AccountInput:
     """Check everything ``mtn_account_set`` takes; raises ``MtnAccountError`` saying what.
 
     On an existing account ``tenant_slug`` None keeps its owner, and another owner is refused:
     the payments recorded on an account depend on whose it is. A currency that another account
-    of the same owner carries is refused here (and by the database, whatever races).
+    of the same owner carries is refused here (and by the database, whatever races). A target
+    environment that is not one of MTN's is refused unless ``force``. A new base URL needs
+    the credentials of every product the account has, in the same change.
     """
     check_account_name(name)
     _check(target_environment_validator, target_environment, "Target environment")
+    if target_environment not in MARKET_CURRENCIES and not force:
+        # A typo (uganda for mtnuganda) would otherwise fail every call to MTN, later.
+        raise MtnAccountError(
+            f"Target environment {target_environment!r} is not one of MTN's: "
+            f"{', '.join(MARKET_CURRENCIES)}. (--force stores it anyway, for a market MTN "
+            "opened since.)"
+        )
     wanted = tuple(sorted(set(currencies)))
     if not wanted:
         raise MtnAccountError("Give at least one currency (--currency UGX).")
@@ -387,6 +397,8 @@ def mtn_account_validate(
             )
     if existing is None and not parsed:
         raise MtnAccountError("A new account needs the credentials of at least one product.")
+    if existing is not None:
+        refuse_credentials_to_new_host(existing, checked_base_url, parsed)
     taken = (
         MtnAccountCurrency.objects.filter(currency__in=wanted, tenant=tenant)
         .exclude(account__name=name)
@@ -405,6 +417,36 @@ def mtn_account_validate(
         callback_url=checked_callback,
         tenant=tenant,
     )
+
+
+def stored_products(account: MtnAccount) -> list[str]:
+    """The products whose credentials ``account`` stores, judged without decrypting them."""
+    return [
+        product
+        for product in PRODUCTS
+        if any(account.__dict__.get(f"{product}_{part}") for part in CREDENTIAL_FIELDS)
+    ]
+
+
+def refuse_credentials_to_new_host(
+    account: MtnAccount, base_url: str | None, credentials: Mapping[str, Any]
+) -> None:
+    """Raise ``MtnAccountError`` when ``base_url`` moves ``account`` to another host while
+    credentials stored for the old one would stay.
+
+    Otherwise whoever can change the URL could point it at their own host, press "Check with
+    MTN" and read the stored API key and subscription key off the requests: credentials are
+    write-only, so a new host needs them given again, in the same change.
+    """
+    if not base_url or base_url == account.base_url:
+        return
+    kept = [product for product in stored_products(account) if product not in credentials]
+    if kept:
+        raise MtnAccountError(
+            f"The base URL changes from {account.base_url} to {base_url}: give the "
+            f"{' and '.join(kept)} credentials again in the same change. Credentials stored "
+            "for one host are never sent to another."
+        )
 
 
 def _owner(tenant: Any) -> str:
@@ -439,6 +481,9 @@ def mtn_account_set(*, actor: Actor, **values: Any) -> MtnAccount:
                 raise MtnAccountError(
                     f"Account {given.name} changed owner meanwhile; nothing was stored."
                 )
+            else:
+                # Again on the locked row: the URL may have changed since the validation read.
+                refuse_credentials_to_new_host(account, given.base_url, given.credentials)
             account.target_environment = given.target_environment
             if given.base_url:
                 account.base_url = given.base_url

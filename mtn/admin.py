@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from gateway.admin import MAX_ROWS_PER_NETWORK_ACTION, ObjectActionsMixin, staff_actor
 from gateway.crypto import EncryptionKeyError, SecretDecryptionError
+from gateway.staff_groups import CHECK_MTN_ACCOUNT_PERMISSION as CHECK_PERMISSION
 from mtn.accounts import (
     MtnAccountError,
     mtn_account_check,
@@ -64,11 +65,16 @@ class MtnAccountForm(forms.ModelForm):
         help_texts = {
             "tenant": "Empty: the platform's account. A tenant's own account carries only that "
             "tenant's money, straight to its wallet (no balance here). It never changes.",
-            "base_url": "Empty: MTN's host for the target environment.",
+            "target_environment": "MTN's X-Target-Environment: sandbox, mtnuganda, mtnghana, …",
+            "base_url": "Empty: MTN's host for the target environment (a new account) or the "
+            "one stored. A new base URL needs every product's credentials again, below: "
+            "stored credentials never follow an account to another host.",
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if "base_url" not in self.fields:
+            return  # a view-only page: no inputs at all
         self.fields["base_url"].required = False
         if self.instance.pk:
             self.fields["name"].disabled = True
@@ -91,15 +97,20 @@ class MtnAccountForm(forms.ModelForm):
                 # All three or none: parse_credentials names the ones missing.
                 credentials[product] = {part: value for part, value in parts.items() if value}
         tenant = data.get("tenant")
+        target_environment = data.get("target_environment") or ""
         try:
             self.account_values = {
                 "name": self.instance.name if self.instance.pk else data.get("name") or "",
-                "target_environment": data.get("target_environment") or "",
+                "target_environment": target_environment,
                 "currencies": data.get("currencies", "").replace(",", " ").upper().split(),
                 "credentials": credentials,
                 "base_url": data.get("base_url") or None,
                 "callback_url": data.get("callback_url") or "",
                 "tenant_slug": tenant.slug if tenant is not None else None,
+                # An unknown market is refused here (the command's --force stores one), but an
+                # account that already has one can still be edited.
+                "force": bool(self.instance.pk)
+                and target_environment == self.instance.target_environment,
             }
             mtn_account_validate(**self.account_values)
         except MtnAccountError as exc:
@@ -128,8 +139,21 @@ class MtnAccountAdmin(ObjectActionsMixin, admin.ModelAdmin):
     actions = ("check_with_mtn",)
     object_actions = ("check_with_mtn",)
     readonly_fields = ("credentials_display", "created_at", "updated_at")
+    view_only_fields = (
+        "name",
+        "owner",
+        "target_environment",
+        "currencies_display",
+        "base_url",
+        "callback_url",
+        *readonly_fields,
+    )
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and not self.has_change_permission(request, obj):
+            # View only: what the row says, through the list's own columns (the form's
+            # currencies and credential inputs exist only for those who may change them).
+            return [(None, {"fields": self.view_only_fields})]
         fieldsets: list[Any] = [
             (
                 None,
@@ -167,6 +191,11 @@ class MtnAccountAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_check_permission(self, request: HttpRequest) -> bool:
+        """Checking calls MTN (tokens, a wallet's balance): Money operators, not Support."""
+        user: Any = request.user
+        return bool(user.has_perm(CHECK_PERMISSION) or user.has_perm("mtn.change_mtnaccount"))
 
     @admin.display(description="owner", ordering="tenant__slug")
     def owner(self, obj: MtnAccount) -> str:
@@ -232,7 +261,7 @@ class MtnAccountAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
     # --- Check with MTN ------------------------------------------------------------------
 
-    @admin.action(description="Check with MTN", permissions=["view"])
+    @admin.action(description="Check with MTN", permissions=["check"])
     def check_with_mtn(self, request: HttpRequest, queryset: Any) -> None:
         accounts = list(queryset[: MAX_ROWS_PER_NETWORK_ACTION + 1])
         if len(accounts) > MAX_ROWS_PER_NETWORK_ACTION:

@@ -6,14 +6,11 @@ recorded (time, status code, a bit of the response, error) for support staff.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
-import socket
 import time
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -24,6 +21,7 @@ from gateway import metrics
 from gateway.audit import Actor, audit_record
 from webhooks.models import DeliveryAttempt, MerchantDelivery
 from webhooks.signing import outbound_signature
+from webhooks.targets import UnsafeTarget, connection_refused, post_pinned, resolve_target
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +36,14 @@ RETRY_DELAYS = (
     timedelta(hours=10),
 )
 CONNECT_TIMEOUT = 3.05
+# A host answering several addresses (IPv6 and IPv4, say) is tried at this many of them when
+# a connection cannot be made, as a client library would (all of them checked first).
+MAX_ADDRESSES_TRIED = 3
 READ_TIMEOUT = 10.0
 EXCERPT_LENGTH = 500
 USER_AGENT = "momo-gateway-webhooks/1"
 
 _session_holder: dict[str, requests.Session] = {}
-
-
-class UnsafeTarget(Exception):
-    """The webhook URL points at an address the gateway must not call."""
 
 
 class NoWebhookUrl(Exception):
@@ -60,25 +57,28 @@ def _session() -> requests.Session:
     return session
 
 
-def check_target(url: str) -> None:
-    """Refuse private, loopback and link-local targets unless explicitly allowed (SSRF).
+def post_event(url: str, *, data: bytes, headers: dict[str, str]) -> requests.Response:
+    """POST one attempt: to the address that was checked, never following a redirect.
 
-    The name is resolved here and again by ``requests``; a DNS answer that changes in
-    between is not caught, which is acceptable for merchant-registered URLs.
+    The name is resolved once and every address checked (``webhooks.targets``), then the
+    connection goes to a checked address (the next one only when none could be made), so a
+    DNS answer that changes in between (rebinding) cannot reach an internal service. Raises
+    ``UnsafeTarget`` for a refused target. With ``WEBHOOK_ALLOW_PRIVATE_TARGETS``
+    (development, tests) any address is called as is.
     """
+    timeout = (CONNECT_TIMEOUT, READ_TIMEOUT)
     if settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
-        return
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeTarget("The webhook URL must be http(s) with a host.")
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise UnsafeTarget(f"The webhook host does not resolve: {exc}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise UnsafeTarget(f"The webhook host resolves to a non-public address ({address}).")
+        return _session().post(
+            url, data=data, headers=headers, timeout=timeout, allow_redirects=False
+        )
+    addresses = resolve_target(url)[:MAX_ADDRESSES_TRIED]
+    for address in addresses[:-1]:
+        try:
+            return post_pinned(url, address, data=data, headers=headers, timeout=timeout)
+        except requests.RequestException as exc:
+            if not connection_refused(exc):
+                raise  # sent, or may have been: the attempt ends here
+    return post_pinned(url, addresses[-1], data=data, headers=headers, timeout=timeout)
 
 
 def _active_secrets(tenant: Any) -> list[str]:
@@ -126,15 +126,8 @@ def delivery_attempt(
     try:
         if not url:
             raise UnsafeTarget("The tenant has no webhook URL.")
-        check_target(url)
         body, headers = signed_request(delivery)
-        response = _session().post(
-            url,
-            data=body,
-            headers=headers,
-            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-            allow_redirects=False,
-        )
+        response = post_event(url, data=body, headers=headers)
         status_code = response.status_code
         excerpt = response.text[:EXCERPT_LENGTH]
     except UnsafeTarget as exc:

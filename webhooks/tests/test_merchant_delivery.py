@@ -49,7 +49,7 @@ def resolver(monkeypatch) -> dict[str, str]:
             return real(host, port, *args, **kwargs)
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    monkeypatch.setattr("webhooks.delivery.socket.getaddrinfo", getaddrinfo)
+    monkeypatch.setattr("webhooks.targets.socket.getaddrinfo", getaddrinfo)
     return table
 
 

@@ -20,12 +20,39 @@ class Command(BaseCommand):
     stealth_options = ("stdin",)
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("name")
-        parser.add_argument("--target-environment", required=True)
-        parser.add_argument("--currency", action="append", required=True, dest="currencies")
-        parser.add_argument("--base-url")
+        parser.add_argument("name", help="the account's name, e.g. uganda (not 'default')")
+        parser.add_argument(
+            "--target-environment",
+            required=True,
+            help="MTN's X-Target-Environment for the market: sandbox, mtnuganda, mtnghana, ... "
+            "(one of MTN's unless --force)",
+        )
+        parser.add_argument(
+            "--currency",
+            action="append",
+            required=True,
+            dest="currencies",
+            help="a currency the account carries, e.g. UGX (repeat for more); the currencies "
+            "given replace the account's",
+        )
+        parser.add_argument(
+            "--base-url",
+            help="MTN's API root (default: MTN's host for the target environment on a new "
+            "account, the stored one on an existing account); changing it needs every stored "
+            "product's credentials on standard input",
+        )
         parser.add_argument("--tenant", help="slug of the tenant that owns it; none: the platform")
-        parser.add_argument("--callback-url")
+        parser.add_argument(
+            "--callback-url",
+            help="the gateway's public base URL as MTN reaches it for this account (its host "
+            "must be the API user's providerCallbackHost); '' for none (polling only); "
+            "default: keep (none on a new account)",
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="store a target environment that is not one of MTN's known markets",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         stream = options.get("stdin") or sys.stdin
@@ -53,6 +80,7 @@ class Command(BaseCommand):
                 base_url=options["base_url"],
                 tenant_slug=options["tenant"],
                 callback_url=options["callback_url"],
+                force=options["force"],
                 actor=Actor.system(),
             )
         except (MtnAccountError, EncryptionKeyError) as exc:

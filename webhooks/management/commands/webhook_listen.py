@@ -187,8 +187,17 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=DEFAULT_PORT,
+            help=f"the port to listen on (default {DEFAULT_PORT}, the demo tenant's webhook URL)",
+        )
+        parser.add_argument(
+            "--host",
+            default="127.0.0.1",
+            help="the address to listen on (default 127.0.0.1: this machine only)",
+        )
         parser.add_argument("--tenant", default="demo", help="the tenant's slug (default demo)")
 
     def handle(self, *args: Any, **options: Any) -> None:
