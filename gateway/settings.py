@@ -345,6 +345,9 @@ SIMULATOR_DISBURSEMENT_API_USER = "6a7b8c9d-0e1f-4a2b-9c3d-4e5f6a7b8c9d"
 
 MTN_BASE_URL = env_str("MTN_BASE_URL", "http://127.0.0.1:8001").rstrip("/")
 MTN_TARGET_ENVIRONMENT = env_str("MTN_TARGET_ENVIRONMENT", "sandbox")
+# The currencies the `default` account carries (e.g. EUR for MTN's sandbox); empty: any
+# currency no other account claims. A create in a currency no account carries is 422.
+MTN_CURRENCIES = tuple(sorted({code.upper() for code in env_list("MTN_CURRENCIES")}))
 MTN_COLLECTION_SUBSCRIPTION_KEY = env_str(
     "MTN_COLLECTION_SUBSCRIPTION_KEY", "simulator-collection-subscription-key"
 )

@@ -54,6 +54,7 @@ from payments.api.serializers import (
 )
 from payments.models import MoneyTransfer, Payment, Payout, Refund
 from payments.representation import event_representation, transfer_representation
+from payments.routing import check_currency_carried
 from payments.states import Status
 
 # The list's query parameters, besides the party filter (``payer`` or ``payee``); any other
@@ -93,6 +94,11 @@ class TransferCollectionView(TransferViewMixin, APIView):
         def prepare() -> dict[str, Any]:
             serializer = self.create_serializer(data=data)
             serializer.is_valid(raise_exception=True)
+            # Refused before anything is stored, under the key too: a retry with the same
+            # key once an account carries the currency goes through.
+            check_currency_carried(
+                tenant_id=tenant.pk, currency=serializer.validated_data["currency"]
+            )
             return serializer.validated_data
 
         def execute(validated: dict[str, Any], claim: Claim) -> Executed:
