@@ -45,8 +45,9 @@ METADATA_MAX_BYTES = 4096
                 "maxLength": 30,
             },
         ],
-        "description": "A JSON number or a decimal string, greater than zero, at most "
-        "PAYMENT_MAX_AMOUNT; no more decimals than the currency has; no exponent.",
+        "description": "A JSON number or a decimal string, greater than zero, at most the "
+        "gateway's maximum (1000000000 unless its operator set another); no more decimals than "
+        "the currency has (UGX, RWF, XAF, XOF: none; the others: two); no exponent.",
         "example": "15.00",
     }
 )

@@ -331,7 +331,9 @@ PayoutEventsView = _view(TransferEventsView, Payout, PayoutCreateSerializer, _pa
                 "`payment_not_refundable` (the payment is not SUCCESSFUL), "
                 "`refund_exceeds_payment` (more than is left to refund), `insufficient_funds` "
                 "(your available balance is smaller; the message gives it), all stored under "
-                "the Idempotency-Key; or `idempotency_key_reused`."
+                "the Idempotency-Key; `payment_under_review` (the payment or one of its refunds "
+                "is flagged for review: MTN disagreed); or `idempotency_key_reused` (use a new "
+                "key)."
             ),
         },
     )

@@ -46,7 +46,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-CREATES = ("/api/v1/payments", "/api/v1/payouts", "/api/v1/payments/{transfer_id}/refunds")
+CREATES = ("/api/v1/payments", "/api/v1/payouts", "/api/v1/payments/{id}/refunds")
 
 
 @dataclass
