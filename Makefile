@@ -26,12 +26,14 @@ demo: migrate
 # per-payment URL, so a payment goes PENDING -> SUCCESSFUL by itself, and the receiver prints
 # the signed event. The demo API key (var/demo-api-key) and the second market's credentials
 # (var/mtn-uganda-credentials.json) are kept across restarts; the demo tenant is funded
-# 500.00 EUR once, for payouts.
+# 500.00 EUR once, for payouts. The sandbox (the default account) carries EUR only, so a
+# currency no account carries is refused (422 currency_not_supported) instead of failing at MTN.
 run: demo
 	@# Ctrl-C is how a person stops it, not an error: the recipe's shell ends quietly then.
 	@trap 'exit 0' INT; \
 	MTN_CALLBACK_URL=$${MTN_CALLBACK_URL:-http://127.0.0.1:8000} \
 	MTN_STATUS_POLL_AFTER_SECONDS=$${MTN_STATUS_POLL_AFTER_SECONDS:-10} \
+	MTN_CURRENCIES=$${MTN_CURRENCIES-EUR} \
 	PYTHONUNBUFFERED=1 $(VENV)/bin/honcho -f Procfile.dev start; \
 	status=$$?; [ $$status -eq 130 ] || [ $$status -eq 0 ] || exit $$status
 

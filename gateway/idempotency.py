@@ -57,7 +57,10 @@ class IdempotencyKeyInUse(GatewayError):
 class IdempotencyKeyReused(GatewayError):
     code = "idempotency_key_reused"
     http_status = 422
-    default_message = "This Idempotency-Key was used earlier with a different request body."
+    default_message = (
+        "This Idempotency-Key was used earlier with a different request body: send this "
+        "request with a new Idempotency-Key (or the earlier body, to get its answer again)."
+    )
 
 
 def read_idempotency_key(headers: Any) -> str:

@@ -42,13 +42,11 @@ def check_query_params(params: Iterable[str], *, allowed: Collection[str]) -> No
     raise ValidationFailed(f"Unknown query parameter{plural} {names}; {takes}.", fields=fields)
 
 
+# For DRF views: refuse query parameters that ``query_params[method]`` does not list.
+# Checked in ``initial`` after authentication, permissions and throttling, so a stranger
+# still gets 401 first and a refused request still counts against the rate limit.
+# (A comment, not a docstring: drf-spectacular would publish a view's inherited docstring.)
 class KnownQueryParamsMixin:
-    """For DRF views: refuse query parameters that ``query_params[method]`` does not list.
-
-    Checked in ``initial`` after authentication, permissions and throttling, so a stranger
-    still gets 401 first and a refused request still counts against the rate limit.
-    """
-
     query_params: ClassVar[Mapping[str, Collection[str]]] = {}
 
     def get_query_params(self) -> Mapping[str, Collection[str]]:

@@ -259,8 +259,18 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "momo-gateway API",
     "DESCRIPTION": (
-        "A multi-tenant payment gateway in front of MTN Mobile Money. Authenticate every "
-        "request with `X-API-Key` and `X-Tenant-ID`; send `Idempotency-Key` on every create."
+        "Collect money from MTN Mobile Money wallets, pay out to them and refund, through one "
+        "REST API.\n\n"
+        "**Authentication**: `Authorization: Bearer <API key>` alone (the key names its "
+        "tenant), or the headers `X-API-Key` and `X-Tenant-ID` (your tenant's slug) together. "
+        "**Creates** (payments, payouts, refunds) need an `Idempotency-Key`: retry with the "
+        "same key and body after a timeout and you get the first answer again "
+        "(`Idempotent-Replayed: true`), never a second payment. Every error is "
+        '`{"error": {"code", "message", "fields"?}}`; unknown body fields and query '
+        "parameters are refused with `400 validation_error`. Every response carries "
+        "`X-Request-ID`.\n\n"
+        "**Webhooks**: the gateway tells you when an object becomes final with a signed POST; "
+        "see the *Webhooks* tag, the `WebhookEvent` component and `x-webhooks`."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -270,6 +280,33 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # One enum per concept, named for it (a generated client's types follow these names).
+    "ENUM_NAME_OVERRIDES": {
+        "Currency": "gateway.money.SUPPORTED_CURRENCIES",
+        "Status": "payments.states.Status",
+        "BalanceTransactionType": "ledger.api.serializers.STATEMENT_TYPE_VALUES",
+        "SourceObject": "ledger.api.serializers.SOURCE_OBJECT_VALUES",
+    },
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "gateway.openapi.merchant_document",
+    ],
+    "TAGS": [
+        {"name": "Payments", "description": "Collect money from a payer's MoMo wallet."},
+        {"name": "Payouts", "description": "Send money from your balance to a MoMo wallet."},
+        {"name": "Refunds", "description": "Give a SUCCESSFUL payment back, wholly or in part."},
+        {"name": "Balances", "description": "What the gateway holds for you, and why."},
+        {"name": "Payers", "description": "Whether a number is an active MoMo account."},
+        {
+            "name": "Webhooks",
+            "description": (
+                "Events the gateway POSTs to your webhook URL (not operations you call): "
+                "see the `WebhookEvent` component and the document's `x-webhooks`."
+            ),
+        },
+        {"name": "Health", "description": "For monitoring."},
+    ],
 }
 
 # --- Gateway rules ------------------------------------------------------------------------
@@ -318,6 +355,9 @@ SIMULATOR_DISBURSEMENT_API_USER = "6a7b8c9d-0e1f-4a2b-9c3d-4e5f6a7b8c9d"
 
 MTN_BASE_URL = env_str("MTN_BASE_URL", "http://127.0.0.1:8001").rstrip("/")
 MTN_TARGET_ENVIRONMENT = env_str("MTN_TARGET_ENVIRONMENT", "sandbox")
+# The currencies the `default` account carries (e.g. EUR for MTN's sandbox); empty: any
+# currency no other account claims. A create in a currency no account carries is 422.
+MTN_CURRENCIES = tuple(sorted({code.upper() for code in env_list("MTN_CURRENCIES")}))
 MTN_COLLECTION_SUBSCRIPTION_KEY = env_str(
     "MTN_COLLECTION_SUBSCRIPTION_KEY", "simulator-collection-subscription-key"
 )

@@ -20,6 +20,9 @@ urlpatterns = [
     path("api/v1/", include("ledger.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The documentation's addresses typed without their slash (no API path has one).
+    path("api/schema", RedirectView.as_view(url="/api/schema/", query_string=True)),
+    path("api/docs", RedirectView.as_view(url="/api/docs/", query_string=True)),
     path("admin/", admin.site.urls),
     # APPEND_SLASH is off (the API's paths have none): the admin's address typed bare still works.
     path("admin", RedirectView.as_view(url="/admin/", permanent=False)),

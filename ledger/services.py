@@ -30,7 +30,7 @@ from django.db.models.functions import Round
 from django.utils import timezone
 
 from gateway.audit import Actor, audit_event
-from gateway.money import CURRENCY_DECIMALS
+from gateway.money import CURRENCY_DECIMALS, format_amount
 from ledger.errors import InsufficientFunds, LedgerInvariantError
 from ledger.models import (
     AMOUNT_DECIMALS,
@@ -43,6 +43,7 @@ from ledger.models import (
     SourceObject,
     TransactionType,
 )
+from ledger.selectors import balance_get
 
 RESERVING_SOURCES = (SourceObject.PAYOUT.value, SourceObject.REFUND.value)
 MAX_REASON_LENGTH = 500
@@ -333,7 +334,11 @@ def _apply(*, account_id: int, leg: _Leg, currency: str) -> None:
     if changed:
         return
     if leg.kind == AccountKind.AVAILABLE:
-        raise InsufficientFunds(f"The available {currency} balance is smaller than {-leg.amount}.")
+        raise _insufficient(
+            available=LedgerAccount.objects.get(pk=account_id).balance,
+            amount=-leg.amount,
+            currency=currency,
+        )
     raise LedgerInvariantError(f"{leg.kind} {currency} account {account_id} would go negative")
 
 
@@ -474,4 +479,17 @@ def _reserve_in_one_statement(
     existing = _existing(source_object=source_object, source_id=source_id, type=source_object)
     if existing is not None:
         return existing
-    raise InsufficientFunds(f"The available {currency} balance is smaller than {amount}.")
+    raise _insufficient(
+        available=balance_get(tenant_id=tenant_id, currency=currency).available,
+        amount=amount,
+        currency=currency,
+    )
+
+
+def _insufficient(*, available: Decimal, amount: Decimal, currency: str) -> InsufficientFunds:
+    # Say what is available, so that the merchant (or operator) knows what would go through.
+    return InsufficientFunds(
+        f"The available {currency} balance is {format_amount(available, currency)}, smaller "
+        f"than {format_amount(amount, currency)}: nothing was done. Add funds, or ask for at "
+        "most the available amount (an API request with a new Idempotency-Key)."
+    )

@@ -19,3 +19,9 @@ class RefundExceedsPayment(GatewayError):
     code = "refund_exceeds_payment"
     http_status = 422
     default_message = "The refund is larger than what is left to refund of the payment."
+
+
+class CurrencyNotSupported(GatewayError):
+    code = "currency_not_supported"
+    http_status = 422
+    default_message = "No MTN account carries this currency."

@@ -25,6 +25,7 @@ from mtn.errors import (
     MtnNotFoundError,
     MtnRejectedError,
 )
+from payments.routing import check_currency_carried
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,15 @@ class MtnUnavailable(GatewayError):
     code = "mtn_unavailable"
     http_status = 502
     default_message = "MTN could not answer the look-up now; try again shortly."
+
+
+# MTN refused the gateway itself (credentials, settings): retrying cannot help until an
+# operator fixes the account, so the message does not invite a retry.
+REFUSED_MESSAGE = (
+    "MTN refused the gateway's own credentials or settings for this currency's market, so the "
+    "number could not be looked up; retrying will not help until the gateway's operator fixes "
+    "the MTN account."
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,7 @@ def payer_lookup(*, tenant: Any, msisdn: str, currency: str, actor: Actor) -> Pa
     ``active=False, name=None``. Raises ``MtnUnavailable`` (502) when MTN cannot answer or
     refuses the gateway itself; writes one audit event either way, never the whole number.
     """
+    check_currency_carried(tenant_id=tenant.pk, currency=currency)
     routed = mtn_route(tenant_id=tenant.pk, currency=currency)
     account = routed.account
     product = "collection" if account.has_product("collection") else "disbursement"
@@ -95,7 +106,7 @@ def payer_lookup(*, tenant: Any, msisdn: str, currency: str, actor: Actor) -> Pa
         # The gateway's own set-up, not the merchant's request: say so to operators only.
         outcome = f"refused:{exc.code}"
         logger.error("MTN refused a payer look-up through account %s: %s", routed.name, exc.code)
-        raise MtnUnavailable() from exc
+        raise MtnUnavailable(REFUSED_MESSAGE) from exc
     except MtnRejectedError:
         # MTN refuses the number itself (e.g. not a MoMo number in this market).
         active, name = False, None

@@ -25,6 +25,8 @@ import threading
 import time
 from typing import Any
 
+from django.conf import settings
+from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 
 from mtn.accounts import (
@@ -37,6 +39,7 @@ from mtn.accounts import (
 from mtn.client import MtnClient
 from mtn.errors import MtnConfigurationError
 from mtn.models import DEFAULT_ACCOUNT, MtnAccount, MtnAccountCurrency
+from payments.errors import CurrencyNotSupported
 from tenants import key_cache
 
 # A backstop: even if a generation move were lost (Redis down at that moment), a process
@@ -62,6 +65,29 @@ def transfer_account_route(*, tenant_id: Any, currency: str) -> str:
         _owners.setdefault(account.name, account.tenant_id)
         return account.name
     return claims.get((tenant_id, currency)) or claims.get((None, currency)) or DEFAULT_ACCOUNT
+
+
+def check_currency_carried(*, tenant_id: Any, currency: str) -> None:
+    """Raise ``CurrencyNotSupported`` (422; the message names the currencies that are
+    carried) when no MTN account carries ``currency`` for this tenant: no account of its own
+    or of the platform's claims it, and ``MTN_CURRENCIES`` limits ``default`` to others.
+
+    Called before anything is stored (a create's validation, a payer look-up); no query
+    unless the currency is refused.
+    """
+    carried_by_default = settings.MTN_CURRENCIES
+    if not carried_by_default or currency in carried_by_default:
+        return
+    if transfer_account_route(tenant_id=tenant_id, currency=currency) != DEFAULT_ACCOUNT:
+        return
+    claimed = MtnAccountCurrency.objects.filter(
+        Q(tenant_id=tenant_id) | Q(tenant__isnull=True)
+    ).values_list("currency", flat=True)
+    carried = ", ".join(sorted({*carried_by_default, *claimed}))
+    raise CurrencyNotSupported(
+        f"No MTN account carries {currency} for you; the currencies carried are: {carried}. "
+        "Nothing was created."
+    )
 
 
 def account_name_is_tenant_owned(name: str) -> bool:

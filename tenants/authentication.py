@@ -1,4 +1,5 @@
-"""``X-API-Key`` + ``X-Tenant-ID`` authentication, the tenant-active check and rate limits."""
+"""``X-API-Key`` + ``X-Tenant-ID`` (or ``Authorization: Bearer``) authentication, the
+tenant-active check and rate limits."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from rest_framework.authentication import BaseAuthentication
@@ -21,7 +23,7 @@ from gateway.request_context import bind_tenant
 from gateway.sql import ModelColumns, fetch_rows
 from tenants import key_cache
 from tenants.keys import api_key_prefix, hash_api_key
-from tenants.models import ApiKey, Tenant
+from tenants.models import ApiKey, Tenant, slug_validator
 from tenants.rates import rate_hit
 
 # last_used_at is a support aid, not an audit record: refresh it at most this often so
@@ -47,19 +49,23 @@ _KEY = ModelColumns(ApiKey, "k")
 _TENANT = ModelColumns(Tenant, "t")
 
 
-def _active_keys(*, prefix: str, slug: str) -> list[ApiKey]:
-    """Active keys with this prefix of the tenant with this slug, each with its tenant.
+def _active_keys(*, prefix: str, slug: str | None) -> list[ApiKey]:
+    """Active keys with this prefix of the tenant with this slug (``None``: of any tenant,
+    for a key sent alone as ``Authorization: Bearer``), each with its tenant.
 
     Hand-written SQL (gateway.sql): this runs on every API request.
     """
-    rows = fetch_rows(
+    sql = (
         f"SELECT {_KEY.select}, {_TENANT.select} FROM {_KEY.table} "  # noqa: S608 - columns only
         f"JOIN {_TENANT.table} ON t.id = k.tenant_id "
-        "WHERE k.prefix = %s AND t.slug = %s AND k.revoked_at IS NULL",
-        [prefix, slug],
+        "WHERE k.prefix = %s AND k.revoked_at IS NULL"
     )
+    params = [prefix]
+    if slug is not None:
+        sql += " AND t.slug = %s"
+        params.append(slug)
     keys = []
-    for row in rows:
+    for row in fetch_rows(sql, params):
         api_key = _KEY.build(row[: len(_KEY)])
         api_key.tenant = _TENANT.build(row[len(_KEY) :])
         keys.append(api_key)
@@ -67,17 +73,33 @@ def _active_keys(*, prefix: str, slug: str) -> list[ApiKey]:
 
 
 # What a 401 says. A missing header is named; any key that does not open this tenant (no such
-# key, a revoked one, another tenant's, an unknown slug) gets one and the same sentence, so
-# that a stranger cannot learn which keys or tenants exist.
+# key, a revoked one, another tenant's) gets one and the same sentence, so that a stranger
+# cannot learn which keys exist. An X-Tenant-ID that is no tenant's slug (a tenant's UUID or
+# name, a typo) is said to be so, whatever the key: that tells nothing about keys, and it is
+# the mistake people make.
 MISSING_BOTH = (
-    "The X-API-Key and X-Tenant-ID headers are missing; send your API key and your tenant's slug."
+    "The X-API-Key and X-Tenant-ID headers are missing; send your API key and your tenant's "
+    "slug, or the API key alone as Authorization: Bearer <API key>."
 )
-MISSING_KEY = "The X-API-Key header is missing; send your API key with X-Tenant-ID."
+MISSING_KEY = (
+    "The X-API-Key header is missing; send your API key with X-Tenant-ID "
+    "(or as Authorization: Bearer <API key>)."
+)
 MISSING_TENANT = "The X-Tenant-ID header is missing; send your tenant's slug with the API key."
 NO_MATCH = (
     "The API key and the tenant in X-Tenant-ID do not match: the key is unknown or revoked "
     "for this tenant."
 )
+UNKNOWN_KEY = "The API key in Authorization: Bearer is unknown or revoked."
+UNKNOWN_SLUG = (
+    "X-Tenant-ID holds no tenant's slug: it takes the tenant's slug (lower-case letters, "
+    "digits and hyphens, e.g. demo), not its id or its name."
+)
+NOT_BEARER = (
+    "The Authorization header takes Bearer <API key>; or send the X-API-Key and X-Tenant-ID "
+    "headers instead."
+)
+TWO_KEYS = "X-API-Key and Authorization: Bearer carry different keys; send one key."
 
 
 def _missing_headers_message(*, raw_key: str, slug: str) -> str | None:
@@ -90,29 +112,67 @@ def _missing_headers_message(*, raw_key: str, slug: str) -> str | None:
     return None
 
 
+def _bearer_token(request: Request, *, raw_key: str) -> str | None:
+    """The key of ``Authorization: Bearer <key>``, or None without a usable one.
+
+    Another scheme (a proxy's Basic, say) is ignored when X-API-Key carries the key, and
+    refused when nothing else does.
+    """
+    authorization = request.headers.get("Authorization", "")
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        if raw_key:
+            return None
+        raise AuthenticationFailed(NOT_BEARER)
+    if raw_key and not constant_time_compare(raw_key, token):
+        raise AuthenticationFailed(TWO_KEYS)
+    return token
+
+
+def _slug_exists(slug: str) -> bool:
+    try:
+        slug_validator(slug)
+    except ValidationError:
+        return False
+    return Tenant.objects.filter(slug=slug).exists()
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[TenantPrincipal, ApiKey]:
         raw_key = request.headers.get("X-API-Key", "")
         slug = request.headers.get("X-Tenant-ID", "")
-        missing = _missing_headers_message(raw_key=raw_key, slug=slug)
-        if missing:
-            raise AuthenticationFailed(missing)
-        if len(raw_key) > 200 or len(slug) > 64:
-            raise AuthenticationFailed(NO_MATCH)
-        if "\x00" in raw_key or "\x00" in slug:
-            # PostgreSQL refuses NUL in a query parameter: a 500 unless refused here.
-            raise AuthenticationFailed(NO_MATCH)
-        key_hash = hash_api_key(raw_key)
-        prefix = api_key_prefix(raw_key)
-        keys = key_cache.lookup(
-            prefix=prefix, slug=slug, load=lambda: _active_keys(prefix=prefix, slug=slug)
-        )
-        for api_key in keys:
-            if constant_time_compare(api_key.key_hash, key_hash):
-                self._touch(api_key)
-                bind_tenant(slug)  # the rest of the request's log lines name the tenant
-                return TenantPrincipal(tenant=api_key.tenant, api_key=api_key), api_key
-        raise AuthenticationFailed(NO_MATCH)
+        bearer = _bearer_token(request, raw_key=raw_key)
+        if bearer is None:
+            missing = _missing_headers_message(raw_key=raw_key, slug=slug)
+            if missing:
+                raise AuthenticationFailed(missing)
+        else:
+            raw_key = bearer
+        # With a bearer key and no X-Tenant-ID, the key names its tenant.
+        tenant_slug = slug or None
+        refusal = NO_MATCH if tenant_slug is not None else UNKNOWN_KEY
+        # PostgreSQL refuses NUL in a query parameter: a 500 unless refused here.
+        if len(raw_key) <= 200 and "\x00" not in raw_key:
+            key_hash = hash_api_key(raw_key)
+            prefix = api_key_prefix(raw_key)
+            keys = key_cache.lookup(
+                prefix=prefix,
+                slug=tenant_slug,
+                load=lambda: _active_keys(prefix=prefix, slug=tenant_slug),
+            )
+            for api_key in keys:
+                if constant_time_compare(api_key.key_hash, key_hash):
+                    self._touch(api_key)
+                    # The rest of the request's log lines name the tenant.
+                    bind_tenant(api_key.tenant.slug)
+                    return TenantPrincipal(tenant=api_key.tenant, api_key=api_key), api_key
+        # Only now, on the way to a 401, so that the hot path stays one read (or none).
+        if tenant_slug is not None and not _slug_exists(tenant_slug):
+            raise AuthenticationFailed(UNKNOWN_SLUG)
+        raise AuthenticationFailed(refusal)
 
     def authenticate_header(self, request: Request) -> str:
         # Makes DRF answer 401 (not 403) for missing credentials.

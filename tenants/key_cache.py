@@ -62,7 +62,8 @@ class _Entry:
     keys: tuple[ApiKey, ...]
 
 
-_entries: dict[tuple[str, str], _Entry] = {}
+# Keyed by (prefix, slug); slug None: a key sent alone (Authorization: Bearer), any tenant's.
+_entries: dict[tuple[str, str | None], _Entry] = {}
 _lock = threading.Lock()
 _shared_down_until = 0.0
 
@@ -104,8 +105,9 @@ def shared_generation() -> int | None:
     return generation if isinstance(generation, int) else None
 
 
-def lookup(*, prefix: str, slug: str, load: Callable[[], list[ApiKey]]) -> list[ApiKey]:
-    """The active keys with this prefix of the tenant with this slug, from the cache or ``load``."""
+def lookup(*, prefix: str, slug: str | None, load: Callable[[], list[ApiKey]]) -> list[ApiKey]:
+    """The active keys with this prefix of the tenant with this slug (``None``: of any
+    tenant), from the cache or ``load``."""
     generation = shared_generation()
     if generation is None:
         return load()

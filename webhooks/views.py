@@ -76,6 +76,9 @@ def _callback_docs(operation_id: str, summary: str, refusal: tuple[int, str]) ->
             ),
         },
         auth=[],
+        # MTN's doors, not the merchant's: kept out of the merchant document (and so out of
+        # every client generated from it); the README and the contract describe them.
+        exclude=True,
     )
 
 
@@ -145,8 +148,12 @@ class MtnCallbackHealthView(APIView):
 
     @extend_schema(
         operation_id="mtn_callback_health",
-        tags=["MTN callbacks"],
+        tags=["Health"],
         summary="When the last MTN callback was processed (read from the database)",
+        description=(
+            "For monitoring: `last_processed` is when the gateway last applied a callback from "
+            "MTN (null: never), the same in every process."
+        ),
         responses={
             200: inline_serializer(
                 "CallbackHealth",

@@ -15,6 +15,8 @@ from ledger.selectors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor
 STATEMENT_PARAMETERS = frozenset(
     {"currency", "type", "created_after", "created_before", "limit", "cursor", "format"}
 )
+# The CSV path takes the filters only: it is never paginated and always CSV.
+CSV_PARAMETERS = frozenset({"currency", "type", "created_after", "created_before"})
 FORMATS = ("json", "csv")
 
 

@@ -1,8 +1,6 @@
-"""Response shapes of the balance endpoints, for the OpenAPI document only.
-
-The views build their answers with ``ledger.api.representation``; these serializers only
-describe them.
-"""
+# Response shapes of the balance endpoints, for the OpenAPI document only: the views build
+# their answers with ``ledger.api.representation``; these serializers only describe them.
+# Their docstrings are the document's descriptions, written for merchants.
 
 from __future__ import annotations
 
@@ -13,12 +11,18 @@ from rest_framework import serializers
 from gateway.money import SUPPORTED_CURRENCIES
 from ledger.models import STATEMENT_TYPES, SourceObject
 
+# The statement's transaction types, as the OpenAPI document names its enum.
+STATEMENT_TYPE_VALUES = [choice.value for choice in STATEMENT_TYPES]
+SOURCE_OBJECT_VALUES = [choice.value for choice in SourceObject]
+
 _SIGNED_AMOUNT = (
     "A signed decimal string with exactly the currency's decimals, e.g. `-500` or `12.50`."
 )
 
 
 class BalanceSerializer(serializers.Serializer[Any]):
+    """What the gateway holds for you in one currency."""
+
     currency = serializers.ChoiceField(choices=list(SUPPORTED_CURRENCIES))
     available = serializers.CharField(
         help_text="What the tenant can pay out or refund now; never negative."
@@ -31,13 +35,17 @@ class BalanceListSerializer(serializers.Serializer[Any]):
 
 
 class SourceSerializer(serializers.Serializer[Any]):
-    object = serializers.ChoiceField(choices=[choice.value for choice in SourceObject])
+    """The object that made the transaction."""
+
+    object = serializers.ChoiceField(choices=SOURCE_OBJECT_VALUES)
     id = serializers.UUIDField()
 
 
 class BalanceTransactionSerializer(serializers.Serializer[Any]):
+    """One line of the statement: a movement of the available balance."""
+
     id = serializers.UUIDField()
-    type = serializers.ChoiceField(choices=[choice.value for choice in STATEMENT_TYPES])
+    type = serializers.ChoiceField(choices=STATEMENT_TYPE_VALUES)
     currency = serializers.ChoiceField(choices=list(SUPPORTED_CURRENCIES))
     amount = serializers.CharField(help_text=_SIGNED_AMOUNT)
     fee = serializers.CharField(help_text="The collection fee kept by the gateway (payments).")

@@ -67,7 +67,7 @@ class PayerLookupView(KnownQueryParamsMixin, APIView):
 
     @extend_schema(
         operation_id="payers_retrieve",
-        tags=["payers"],
+        tags=["Payers"],
         summary="Look up a payer: is the number an active MoMo account, and whose",
         description=(
             "Asks MTN, through the MTN account that would carry a payment in `currency` for "
@@ -98,7 +98,20 @@ class PayerLookupView(KnownQueryParamsMixin, APIView):
             400: error(
                 "`validation_error`: a malformed number or currency, or an unknown query parameter."
             ),
-            502: error("`mtn_unavailable`: MTN could not answer now; try again shortly."),
+            422: error(
+                "`currency_not_supported`: no MTN account carries the currency; the message "
+                "names those that are."
+            ),
+            502: error(
+                "`mtn_unavailable`: MTN could not answer now (try again shortly), or refused "
+                "the gateway's own credentials for this market (the message says so: "
+                "retrying will not help until the operator fixes them)."
+            ),
+            503: error(
+                "`mtn_busy`: too many calls are waiting on MTN in this process; or "
+                "`service_unavailable`: the database cannot be reached. Retry after "
+                "`Retry-After` seconds."
+            ),
         },
     )
     def get(self, request: Request, msisdn: str) -> Response:

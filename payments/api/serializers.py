@@ -26,7 +26,10 @@ from gateway.money import (
 )
 from payments.states import Status
 
-_MSISDN_RE = re.compile(r"\+?([0-9]{9,15})", re.ASCII)
+# 9 to 15 digits, an optional leading +, and a space or a dash allowed between two digits
+# ("+256 77 212-3456"): the + and the separators are dropped.
+MSISDN_PATTERN = r"^\+?[0-9](?:[ -]?[0-9]){8,14}$"
+_MSISDN_RE = re.compile(r"\+?([0-9](?:[ -]?[0-9]){8,14})", re.ASCII)
 METADATA_MAX_KEYS = 20
 METADATA_MAX_BYTES = 4096
 
@@ -42,8 +45,9 @@ METADATA_MAX_BYTES = 4096
                 "maxLength": 30,
             },
         ],
-        "description": "A JSON number or a decimal string, greater than zero, at most "
-        "PAYMENT_MAX_AMOUNT; no more decimals than the currency has; no exponent.",
+        "description": "A JSON number or a decimal string, greater than zero, at most the "
+        "gateway's maximum (1000000000 unless its operator set another); no more decimals than "
+        "the currency has (UGX, RWF, XAF, XOF: none; the others: two); no exponent.",
         "example": "15.00",
     }
 )
@@ -78,10 +82,11 @@ class CurrencyField(serializers.CharField):
     """A CharField (checked by ``validate_currency``) documented with the currencies it takes."""
 
 
-@extend_schema_field({"type": "string", "pattern": r"^\+?[0-9]{9,15}$", "example": "256772123456"})
+@extend_schema_field({"type": "string", "pattern": MSISDN_PATTERN, "example": "256772123456"})
 class MsisdnField(serializers.Field):
     default_error_messages = {
-        "invalid": "Must be a string holding an MSISDN: 9 to 15 digits, an optional leading +."
+        "invalid": "Must be a string holding an MSISDN: 9 to 15 digits with the country code, "
+        "an optional leading +, spaces or dashes between digits allowed."
     }
 
     def to_internal_value(self, data: Any) -> str:
@@ -90,7 +95,7 @@ class MsisdnField(serializers.Field):
         match = _MSISDN_RE.fullmatch(data)  # fullmatch: "$" also matches before a "\n"
         if not match:
             self.fail("invalid")
-        return match.group(1)
+        return match.group(1).replace(" ", "").replace("-", "")
 
     def to_representation(self, value: Any) -> str:
         return str(value)
@@ -199,14 +204,22 @@ class TransferCreateSerializer(serializers.Serializer):
 
 
 class PaymentCreateSerializer(TransferCreateSerializer):
-    payer = MsisdnField(help_text="The payer's MSISDN with country code, digits only.")
+    payer = MsisdnField(
+        help_text="The payer's MSISDN with the country code; a leading + and spaces or dashes "
+        "between digits are dropped."
+    )
 
 
 class PayoutCreateSerializer(TransferCreateSerializer):
-    payee = MsisdnField(help_text="The payee's MSISDN with country code, digits only.")
+    payee = MsisdnField(
+        help_text="The payee's MSISDN with the country code; a leading + and spaces or dashes "
+        "between digits are dropped."
+    )
 
 
 class FailureReasonSerializer(serializers.Serializer):
+    """Why it FAILED: MTN's reason code and a sentence you can show the payer."""
+
     code = serializers.CharField()
     message = serializers.CharField()
 
@@ -224,13 +237,13 @@ class AccountNameField(serializers.CharField):
         super().__init__(**kwargs)
 
 
+# Response shapes, for the OpenAPI document only (answers are built in representation.py);
+# the docstrings below are the document's descriptions, written for merchants.
 class TransferSerializer(serializers.Serializer):
-    """The response shape (documentation only; responses are built in representation.py)."""
-
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=Status.choices)
     amount = serializers.CharField(help_text="With exactly the currency's number of decimals.")
-    currency = serializers.CharField()
+    currency = serializers.ChoiceField(choices=list(SUPPORTED_CURRENCIES))
     reference = serializers.CharField(allow_null=True)
     description = serializers.CharField(allow_null=True)
     metadata = serializers.DictField()
@@ -241,6 +254,9 @@ class TransferSerializer(serializers.Serializer):
 
 
 class PaymentSerializer(TransferSerializer):
+    """A payment: money asked from a payer's MoMo wallet. `status` starts `PENDING` and ends
+    `SUCCESSFUL` or `FAILED` (then `failure_reason` says why), never to change again."""
+
     payer = serializers.CharField()
     amount_refunded = serializers.CharField(
         help_text="The sum of its SUCCESSFUL refunds, with the currency's decimals."
@@ -248,6 +264,9 @@ class PaymentSerializer(TransferSerializer):
 
 
 class PayoutSerializer(TransferSerializer):
+    """A payout: money sent from your balance to a payee's MoMo wallet. `status` starts
+    `PENDING` and ends `SUCCESSFUL` or `FAILED` (the amount is then given back)."""
+
     payee = serializers.CharField()
 
 
@@ -262,6 +281,8 @@ class PayoutListSerializer(serializers.Serializer):
 
 
 class EventSerializer(serializers.Serializer):
+    """One step of an object's audit trail: what happened, when, and who did it."""
+
     at = serializers.DateTimeField()
     action = serializers.CharField()
     actor = serializers.CharField()
@@ -272,9 +293,10 @@ class EventListSerializer(serializers.Serializer):
     results = EventSerializer(many=True)
 
 
+# The amount follows the money rules of the payment's currency, given as
+# context["currency"]. Unknown fields are refused.
 class RefundCreateSerializer(serializers.Serializer):
-    """``{"amount"?, "reason"?}``; the amount follows the money rules of the payment's
-    currency, given as ``context["currency"]``. Unknown fields are refused."""
+    """Both fields may be left out: the refund is then of all that is left to refund."""
 
     amount = AmountField(
         required=False,
@@ -308,13 +330,14 @@ class RefundCreateSerializer(serializers.Serializer):
 
 
 class RefundSerializer(serializers.Serializer):
-    """The response shape (documentation only; responses are built in representation.py)."""
+    """A refund of a payment, paid back to its payer through the MTN account that took it.
+    `status` starts `PENDING` and ends `SUCCESSFUL` or `FAILED`."""
 
     id = serializers.UUIDField()
     payment = serializers.UUIDField()
     status = serializers.ChoiceField(choices=Status.choices)
     amount = serializers.CharField(help_text="With exactly the currency's number of decimals.")
-    currency = serializers.CharField()
+    currency = serializers.ChoiceField(choices=list(SUPPORTED_CURRENCIES))
     reason = serializers.CharField(allow_null=True)
     account = AccountNameField(
         help_text="The MTN account that took its payment, which is the one that gives it back."

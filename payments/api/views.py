@@ -30,6 +30,7 @@ from gateway.openapi import (
     CREATE_ERRORS,
     IDEMPOTENCY_KEY,
     NOT_FOUND,
+    PREFER,
     REQUEST_ID,
     error,
 )
@@ -53,6 +54,7 @@ from payments.api.serializers import (
 )
 from payments.models import MoneyTransfer, Payment, Payout, Refund
 from payments.representation import event_representation, transfer_representation
+from payments.routing import check_currency_carried
 from payments.states import Status
 
 # The list's query parameters, besides the party filter (``payer`` or ``payee``); any other
@@ -92,6 +94,11 @@ class TransferCollectionView(TransferViewMixin, APIView):
         def prepare() -> dict[str, Any]:
             serializer = self.create_serializer(data=data)
             serializer.is_valid(raise_exception=True)
+            # Refused before anything is stored, under the key too: a retry with the same
+            # key once an account carries the currency goes through.
+            check_currency_carried(
+                tenant_id=tenant.pk, currency=serializer.validated_data["currency"]
+            )
             return serializer.validated_data
 
         def execute(validated: dict[str, Any], claim: Claim) -> Executed:
@@ -162,18 +169,62 @@ def _party_parameter(kind: str) -> OpenApiParameter:
     )
 
 
+_DESCRIPTIONS = {
+    "payment": {
+        "create": (
+            "Asks the payer's MoMo wallet for `amount` in `currency`. Answered at once with "
+            "the payment `PENDING` (or, with `Prefer: wait=N`, once MTN has first answered); "
+            "the payer approves on their phone and the payment becomes `SUCCESSFUL` or "
+            "`FAILED`: you learn it by webhook or by retrieving it. Retry with the same "
+            "`Idempotency-Key` and body after a timeout: you get the first answer again, "
+            "never a second payment. A currency no MTN account carries is "
+            "`422 currency_not_supported` and nothing is stored."
+        ),
+        "list": (
+            "Your payments, newest first, filtered by status, reference, payer or creation "
+            "time; follow `next` for the next page. A parameter this operation does not "
+            "list is `400 validation_error`."
+        ),
+        "retrieve": "The payment as it is now; another tenant's is `404 not_found`.",
+        "events": (
+            "What happened to the payment, oldest first: created, submitted to MTN, "
+            "succeeded or failed, refunded; each with when and who (your API key, MTN, "
+            "the gateway or a staff member)."
+        ),
+    },
+    "payout": {
+        "create": (
+            "Sends `amount` in `currency` from your balance to the payee's MoMo wallet. The "
+            "amount is set aside from your available balance at once (`422 "
+            "insufficient_funds` when it is short, and nothing is created) and given back "
+            "if the payout fails. Answered at once with the payout `PENDING`; it becomes "
+            "`SUCCESSFUL` or `FAILED`, told by webhook. Retry with the same "
+            "`Idempotency-Key` and body after a timeout: never a second payout."
+        ),
+        "list": (
+            "Your payouts, newest first, filtered by status, reference, payee or creation "
+            "time; follow `next` for the next page."
+        ),
+        "retrieve": "The payout as it is now; another tenant's is `404 not_found`.",
+        "events": "What happened to the payout, oldest first, with when and who.",
+    },
+}
+
+
 def _documented(
     kind: str, create_serializer: type, item: type, listing: type, create_errors: dict
 ) -> dict[str, Any]:
     tag = [f"{kind.capitalize()}s"]
+    text = _DESCRIPTIONS[kind]
     return {
         "collection": {
             "post": extend_schema(
                 operation_id=f"{kind}s_create",
                 tags=tag,
                 summary=f"Create a {kind}",
+                description=text["create"],
                 request=create_serializer,
-                parameters=[IDEMPOTENCY_KEY, REQUEST_ID],
+                parameters=[IDEMPOTENCY_KEY, PREFER, REQUEST_ID],
                 responses={201: item, **create_errors},
                 examples=[create_example(kind), object_example(kind, status_code="201")],
             ),
@@ -181,6 +232,7 @@ def _documented(
                 operation_id=f"{kind}s_list",
                 tags=tag,
                 summary=f"List {kind}s, newest first",
+                description=text["list"],
                 parameters=[*LIST_PARAMETERS, _party_parameter(kind)],
                 responses={200: listing, **COMMON_ERRORS},
                 examples=[list_example(kind)],
@@ -191,6 +243,7 @@ def _documented(
                 operation_id=f"{kind}s_retrieve",
                 tags=tag,
                 summary=f"Retrieve a {kind}",
+                description=text["retrieve"],
                 parameters=[id_parameter(kind), REQUEST_ID],
                 responses={200: item, **COMMON_ERRORS, **NOT_FOUND},
                 examples=[object_example(kind, status_code="200")],
@@ -201,6 +254,7 @@ def _documented(
                 operation_id=f"{kind}s_events",
                 tags=tag,
                 summary=f"A {kind}'s audit trail, oldest first",
+                description=text["events"],
                 parameters=[id_parameter(kind), REQUEST_ID],
                 responses={200: EventListSerializer, **COMMON_ERRORS, **NOT_FOUND},
             )
@@ -228,9 +282,9 @@ _payout_docs = _documented(
     {
         **CREATE_ERRORS,
         422: error(
-            "`insufficient_funds`: the tenant's available balance is smaller than the amount "
-            "(nothing is created; stored under the Idempotency-Key), or "
-            "`idempotency_key_reused`."
+            "`insufficient_funds`: your available balance is smaller than the amount (the "
+            "message gives it; nothing is created; stored under the Idempotency-Key); "
+            "`currency_not_supported` (not stored); or `idempotency_key_reused`."
         ),
     },
 )
@@ -259,8 +313,16 @@ PayoutEventsView = _view(TransferEventsView, Payout, PayoutCreateSerializer, _pa
         operation_id="refunds_create",
         tags=["Refunds"],
         summary="Refund a payment, wholly or in part",
+        description=(
+            "Pays a `SUCCESSFUL` payment back to its payer, through the MTN account that took "
+            "it: `amount` (default: all that is left to refund) is set aside from your "
+            "available balance at once and given back if the refund fails. Several partial "
+            "refunds are allowed; together they never exceed the payment. The collection fee "
+            "is not given back. Answered at once with the refund `PENDING`; `refund.succeeded` "
+            "or `refund.failed` follows by webhook."
+        ),
         request=RefundCreateSerializer,
-        parameters=[id_parameter("payment"), IDEMPOTENCY_KEY, REQUEST_ID],
+        parameters=[id_parameter("payment"), IDEMPOTENCY_KEY, PREFER, REQUEST_ID],
         responses={
             201: RefundSerializer,
             **CREATE_ERRORS,
@@ -268,8 +330,10 @@ PayoutEventsView = _view(TransferEventsView, Payout, PayoutCreateSerializer, _pa
             422: error(
                 "`payment_not_refundable` (the payment is not SUCCESSFUL), "
                 "`refund_exceeds_payment` (more than is left to refund), `insufficient_funds` "
-                "(the tenant's available balance is smaller), all stored under the "
-                "Idempotency-Key; or `idempotency_key_reused`."
+                "(your available balance is smaller; the message gives it), all stored under "
+                "the Idempotency-Key; `payment_under_review` (the payment or one of its refunds "
+                "is flagged for review: MTN disagreed); or `idempotency_key_reused` (use a new "
+                "key)."
             ),
         },
     )
@@ -321,6 +385,10 @@ REFUND_LIST_PARAMETERS = [
         operation_id="refunds_list",
         tags=["Refunds"],
         summary="List refunds, newest first",
+        description=(
+            "Your refunds, newest first, of one payment (`payment`) or all, filtered by "
+            "status; follow `next` for the next page."
+        ),
         parameters=REFUND_LIST_PARAMETERS,
         responses={200: RefundListSerializer, **COMMON_ERRORS},
     )
@@ -348,6 +416,7 @@ _refund_docs = {
             operation_id="refunds_retrieve",
             tags=["Refunds"],
             summary="Retrieve a refund",
+            description="The refund as it is now; another tenant's is `404 not_found`.",
             parameters=[id_parameter("refund"), REQUEST_ID],
             responses={200: RefundSerializer, **COMMON_ERRORS, **NOT_FOUND},
         )
@@ -357,6 +426,7 @@ _refund_docs = {
             operation_id="refunds_events",
             tags=["Refunds"],
             summary="A refund's audit trail, oldest first",
+            description="What happened to the refund, oldest first, with when and who.",
             parameters=[id_parameter("refund"), REQUEST_ID],
             responses={200: EventListSerializer, **COMMON_ERRORS, **NOT_FOUND},
         )

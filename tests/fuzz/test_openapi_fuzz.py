@@ -6,10 +6,9 @@ and a fresh ``Idempotency-Key`` per create. Every answer must be: no 5xx, a docu
 status code, a documented content type, and a body that matches the documented schema.
 
 Generated ids never match anything, so half of the calls that take an id get a real one
-(a payment or payout made beforehand, SUCCESSFUL or FAILED), and half of the calls to the
-per-payment callback door get a real token; the signed door needs a signature over the
-exact bytes and is fuzzed more deeply by ``test_callback_fuzz.py``. MTN is the simulator,
-in process.
+(a payment or payout made beforehand, SUCCESSFUL or FAILED). MTN's callback doors are not in
+the merchant document: ``test_callback_fuzz.py`` fuzzes them. MTN is the simulator, in
+process.
 """
 
 from __future__ import annotations
@@ -46,7 +45,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-CREATES = ("/api/v1/payments", "/api/v1/payouts", "/api/v1/payments/{transfer_id}/refunds")
+CREATES = ("/api/v1/payments", "/api/v1/payouts", "/api/v1/payments/{id}/refunds")
 
 
 @dataclass

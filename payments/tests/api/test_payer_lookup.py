@@ -238,6 +238,10 @@ def test_simulator_refusing_the_gateways_account_is_a_502(api_client, eur_sandbo
     response = api_client.get("/api/v1/payers/46733123453?currency=EUR")
     assert response.status_code == 502
     assert lookups()[0].data["outcome"] == "refused:NOT_ALLOWED_TARGET_ENVIRONMENT"
+    # Retrying cannot help until an operator fixes the account: the message does not invite it.
+    message = response.json()["error"]["message"]
+    assert "shortly" not in message
+    assert "retrying will not help" in message
 
 
 def test_with_redis_down_look_ups_go_through_past_their_limit(

@@ -317,8 +317,14 @@ def test_unsupported_currency_is_400_and_creates_nothing(alice, mtn_http, curren
         None,
         "25670000",
         "2567000000000000",
-        "256 700 000 000",
-        "256-700000000",
+        "256  700 000 000",  # separators stand alone between digits
+        "256 -700000000",
+        "-256700000000",
+        "256700000000-",
+        " 256700000000",
+        "+ 256700000000",
+        "256_700_000_000",
+        "256 700 00",  # 8 digits once the spaces are dropped
         "++256700000000",
         "256700000000\n",
         "",
@@ -332,6 +338,16 @@ def test_invalid_payer_is_400_and_creates_nothing(alice, mtn_http, payer):
     fields = assert_validation_error(response, "payer")
     assert fields["payer"]
     assert_nothing_created(mtn_http)
+
+
+@pytest.mark.parametrize(
+    "written", ["+256 77 212-3456", "256-772-123-456", "256 772 123 456", "+256772123456"]
+)
+def test_spaces_and_dashes_between_the_payers_digits_are_dropped(alice, mtn_http, written):
+    response = post_json(alice.client, PAYMENTS_URL, payment_body(payer=written))
+
+    assert response.status_code == 201, response.content
+    assert response.json()["payer"] == "256772123456"
 
 
 @pytest.mark.parametrize("missing", ["amount", "currency", "payer"])
