@@ -699,7 +699,7 @@ class MtnClient:
         request = requests.PreparedRequest()
         request.method = method
         request.url = self._base_url + path
-        merged = CaseInsensitiveDict(self._default_headers)
+        merged: CaseInsensitiveDict[str | bytes] = CaseInsensitiveDict(self._default_headers)
         merged.update(headers)
         if body is not None or method not in _BODYLESS_METHODS:
             # As requests does: a body's length, and 0 for a POST without one.

@@ -52,8 +52,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
-from django_redis import get_redis_connection
-from django_redis.cache import RedisCache
+from django_redis import get_redis_connection  # type: ignore[import-untyped]
+from django_redis.cache import RedisCache  # type: ignore[import-untyped]
 from redis.commands.core import Script
 
 from gateway import metrics
