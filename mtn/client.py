@@ -671,8 +671,10 @@ class MtnClient:
                 )
         except (requests.RequestException, ValueError) as exc:
             if not isinstance(exc, requests.RequestException):
-                # http.client refuses a header value with a line break (ValueError);
-                # requests reported it as InvalidHeader, and so do we.
+                if not str(exc).startswith("Invalid header"):
+                    raise
+                # http.client refuses a header with a line break (ValueError) before sending
+                # anything; requests reported it as InvalidHeader, and so do we.
                 exc = requests.exceptions.InvalidHeader(str(exc))
             error = classify_exception(exc)
             _notify(method, path, None, error.code, started)
