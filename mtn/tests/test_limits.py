@@ -419,3 +419,21 @@ def test_mtns_429_reaches_the_caller_with_its_retry_after_and_slows_the_account(
     assert slow_down_after(config.account, caught.value) == 4.0
     assert permit_try_acquire(config.account, AccountLimits(10, WIDE)) is None
     assert sandbox.state.all_transactions() == []  # refused: nothing was created
+
+
+def test_asking_for_a_wait_hint_takes_nothing(clock):
+    one = AccountLimits(1, 10)
+    assert permit_wait_hint("a", one) == 0
+    assert permit_wait_hint("a", one) == 0
+    assert permit_try_acquire("a", one) is not None  # the hints spent neither slot nor rate
+
+
+@needs_redis
+def test_asking_redis_for_a_wait_hint_takes_nothing(real_redis):
+    name, one = account(), AccountLimits(1, 10)
+    assert permit_wait_hint(name, one) == 0
+    assert permit_wait_hint(name, one) == 0
+    permit = permit_try_acquire(name, one)
+    assert permit is not None
+    assert permit.shared
+    assert 0 < permit_wait_hint(name, one) <= 0.1  # both: at the cap and 100 ms per call
