@@ -224,7 +224,9 @@ def permit_try_acquire(
     if _redis_configured():
         outcome = _redis_run(account_name, limits, lease=lease, acquire=True)
         if outcome is not None:
-            granted, _wait, permit = outcome
+            granted, wait, permit = outcome
+            if not granted:
+                _refusals.remember(account_name, wait)
             return permit if granted else None
         metrics.rate_limit_failed_open(scope=METRIC_SCOPE)
         return _local.try_acquire(account_name, _process_share(account_name, limits), lease)
@@ -233,8 +235,13 @@ def permit_try_acquire(
 
 def permit_wait_hint(account_name: str, limits: AccountLimits) -> float:
     """Seconds until a permit for ``account_name`` is likely (0: now). At the in-flight cap
-    this is a short poll interval: a slot frees whenever some call ends."""
+    this is a short poll interval: a slot frees whenever some call ends. Right after this
+    thread was refused a permit for the account, the refusal's own wait is used (no second
+    round trip to Redis)."""
     if _redis_configured():
+        recent = _refusals.recall(account_name)
+        if recent is not None:
+            return recent
         outcome = _redis_run(account_name, limits, lease=0.0, acquire=False)
         if outcome is not None:
             return outcome[1]
@@ -276,6 +283,31 @@ def slow_down_after(account_name: str, error: BaseException) -> float:
 
 
 # --- Redis --------------------------------------------------------------------------------
+
+# How long a refusal's wait stands in for a fresh wait hint (same thread and account).
+REFUSAL_MEMORY_SECONDS = 0.005
+
+
+class _Refusals(threading.local):
+    """This thread's last refusal per account: (when, wait), for ``permit_wait_hint``."""
+
+    def __init__(self) -> None:
+        self.by_account: dict[str, tuple[float, float]] = {}
+
+    def remember(self, account_name: str, wait: float) -> None:
+        self.by_account[account_name] = (time.monotonic(), wait)
+
+    def recall(self, account_name: str) -> float | None:
+        found = self.by_account.pop(account_name, None)
+        if found is None:
+            return None
+        elapsed = time.monotonic() - found[0]
+        if elapsed > REFUSAL_MEMORY_SECONDS:
+            return None
+        return max(found[1] - elapsed, 0.0)
+
+
+_refusals = _Refusals()
 
 
 def _redis_configured() -> bool:
@@ -455,6 +487,7 @@ def forget_local_state() -> None:
     """Drop this process's permits, rates, slow-downs and process counts (tests)."""
     _local.clear()
     _presence.clear()
+    _refusals.by_account.clear()
 
 
 __all__ = [

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from redis.connection import Connection
 
 from gateway import cache as gateway_cache
 from gateway.metrics import REGISTRY
@@ -437,3 +438,24 @@ def test_asking_redis_for_a_wait_hint_takes_nothing(real_redis):
     assert permit is not None
     assert permit.shared
     assert 0 < permit_wait_hint(name, one) <= 0.1  # both: at the cap and 100 ms per call
+
+
+@needs_redis
+def test_a_hint_right_after_a_refusal_needs_no_second_round_trip(real_redis, monkeypatch):
+    monkeypatch.setattr(limits, "REFUSAL_MEMORY_SECONDS", 60.0)  # however slow this machine
+    name, one = account(), AccountLimits(1, WIDE)
+    assert permit_try_acquire(name, one) is not None
+    sent = []
+    original = Connection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counting)
+    assert permit_try_acquire(name, one) is None
+    assert len(sent) == 1
+    assert permit_wait_hint(name, one) == pytest.approx(limits.IN_FLIGHT_POLL_SECONDS, abs=0.01)
+    assert len(sent) == 1  # the refusal said how long
+    assert permit_wait_hint(name, one) > 0
+    assert len(sent) == 2  # once only: a later hint asks Redis
