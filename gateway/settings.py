@@ -379,6 +379,13 @@ MTN_READ_TIMEOUT = env_float("MTN_READ_TIMEOUT", 10.0)
 # Retries inside one API request before the payment is left for the worker.
 MTN_SUBMIT_MAX_TRIES = env_int("MTN_SUBMIT_MAX_TRIES", 3)
 MTN_SUBMIT_MAX_SECONDS = env_float("MTN_SUBMIT_MAX_SECONDS", 8.0)
+# Per MTN account, over all processes (mtn.limits); an account row may set its own.
+MTN_MAX_IN_FLIGHT = env_int("MTN_MAX_IN_FLIGHT", 32)
+MTN_RATE_LIMIT = env_float("MTN_RATE_LIMIT", 50.0)
+if MTN_MAX_IN_FLIGHT < 1:
+    raise ImproperlyConfigured(f"MTN_MAX_IN_FLIGHT must be at least 1, not {MTN_MAX_IN_FLIGHT}")
+if not MTN_RATE_LIMIT > 0:  # also refuses NaN
+    raise ImproperlyConfigured(f"MTN_RATE_LIMIT must be a positive number, not {MTN_RATE_LIMIT}")
 
 # --- Refusing to start on development secrets ---------------------------------------------
 

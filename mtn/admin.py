@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -60,7 +61,15 @@ class MtnAccountForm(forms.ModelForm):
 
     class Meta:
         model = MtnAccount
-        fields = ("name", "tenant", "target_environment", "base_url", "callback_url")
+        fields = (
+            "name",
+            "tenant",
+            "target_environment",
+            "base_url",
+            "callback_url",
+            "max_in_flight",
+            "rate_limit",
+        )
         formfield_callback = _https_by_default
         help_texts = {
             "tenant": "Empty: the platform's account. A tenant's own account carries only that "
@@ -76,6 +85,15 @@ class MtnAccountForm(forms.ModelForm):
         if "base_url" not in self.fields:
             return  # a view-only page: no inputs at all
         self.fields["base_url"].required = False
+        # Say what an empty limit means here and now.
+        self.fields["max_in_flight"].help_text = (
+            "Calls at once to MTN through this account, over all processes. Empty: "
+            f"MTN_MAX_IN_FLIGHT ({settings.MTN_MAX_IN_FLIGHT})."
+        )
+        self.fields["rate_limit"].help_text = (
+            "Calls per second to MTN through this account, over all processes. Empty: "
+            f"MTN_RATE_LIMIT ({settings.MTN_RATE_LIMIT:g})."
+        )
         if self.instance.pk:
             self.fields["name"].disabled = True
             self.fields["tenant"].disabled = True
@@ -111,6 +129,8 @@ class MtnAccountForm(forms.ModelForm):
                 # account that already has one can still be edited.
                 "force": bool(self.instance.pk)
                 and target_environment == self.instance.target_environment,
+                "max_in_flight": data.get("max_in_flight"),
+                "rate_limit": data.get("rate_limit"),
             }
             mtn_account_validate(**self.account_values)
         except MtnAccountError as exc:
@@ -169,6 +189,7 @@ class MtnAccountAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 },
             ),
         ]
+        fieldsets.append(("MTN call limits", {"fields": ("max_in_flight", "rate_limit")}))
         for product in PRODUCTS:
             fieldsets.append(
                 (
