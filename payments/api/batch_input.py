@@ -217,11 +217,11 @@ def parse_batch_json(data: Any) -> BatchRequest:
             def report(name: str, message: str, index: int = index) -> None:
                 problems.add(f"items[{index}].{name}", message, item=index)
 
-            item, reference = _read_item(raw, currency, report)
+            item, item_reference = _read_item(raw, currency, report)
             if item is not None:
                 items.append(item)
-            if reference is not None:
-                references.append((reference, f"items[{index}]", index))
+            if item_reference is not None:
+                references.append((item_reference, f"items[{index}]", index))
 
     def repeated(index: int, where: str, message: str) -> None:
         problems.add(f"{where}.reference", message, item=index)
@@ -289,11 +289,11 @@ def parse_batch_csv(text: str, params: Any) -> BatchRequest:
             def report(name: str, message: str, line: int = line, item: int = lines) -> None:
                 problems.add(f"line {line}", f"{name}: {message}", item=item)
 
-            item, reference = _read_item(raw, currency, report)
+            item, item_reference = _read_item(raw, currency, report)
             if item is not None:
                 items.append(item)
-            if reference is not None:
-                references.append((reference, f"line {line}", lines))
+            if item_reference is not None:
+                references.append((item_reference, f"line {line}", lines))
     except csv.Error as exc:
         problems.add(f"line {reader.line_num}", f"Not CSV: {exc}.", item=0)
     if lines > MAX_ITEMS:

@@ -208,6 +208,8 @@ class PayoutBatchCollectionView(KnownQueryParamsMixin, APIView):
         tenant = request.user.tenant
         key = read_idempotency_key(request.headers)
         data = request.data
+        if not isinstance(data, CsvBody) and request.content_type.startswith("text/csv"):
+            data = CsvBody("")  # an empty body is never handed to a parser
         query = {name: request.query_params[name] for name in request.query_params}
         if isinstance(data, CsvBody):
             fingerprint_data: Any = {"csv": data.text, "query": query}
