@@ -270,6 +270,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Two "status" enums: a payment's (PENDING...) and a payout batch's (PROCESSING...).
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "payments.states.Status",
+        "PayoutBatchStatusEnum": "payments.models.PayoutBatch.State",
+    },
 }
 
 # --- Gateway rules ------------------------------------------------------------------------

@@ -24,7 +24,10 @@ from gateway.money import (
     parse_amount,
     parse_currency,
 )
+from payments.models import PayoutBatch
 from payments.states import Status
+
+PayoutBatchState = PayoutBatch.State
 
 _MSISDN_RE = re.compile(r"\+?([0-9]{9,15})", re.ASCII)
 METADATA_MAX_KEYS = 20
@@ -459,7 +462,7 @@ class BatchCountsField(serializers.DictField):
 class PayoutBatchSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(
-        choices=["PROCESSING", "COMPLETED"],
+        choices=PayoutBatchState.choices,
         help_text="COMPLETED once every payout of the batch is final (SUCCESSFUL or FAILED).",
     )
     currency = serializers.CharField()
