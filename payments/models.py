@@ -146,7 +146,7 @@ class PayoutBatch(models.Model):
     reference = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     description = models.CharField(max_length=160, null=True, blank=True)  # noqa: DJ001
     # Routed once for the whole batch; every item carries the same name.
-    mtn_account = models.CharField(max_length=64, default="default", editable=False)
+    mtn_account = models.CharField("MTN account", max_length=64, default="default", editable=False)
     count = models.PositiveIntegerField()
     total_amount = models.DecimalField(max_digits=20, decimal_places=2)
     pending_count = models.PositiveIntegerField()
