@@ -77,6 +77,12 @@ def _messages(exc: serializers.ValidationError) -> list[str]:
 
 
 def _check(field_: serializers.Field, value: Any) -> tuple[Any, list[str]]:
+    # The common case first, without DRF's validator machinery (5,000 items, 15,000 fields):
+    # a clean string within the field's length, as CharField would return it (stripped).
+    if isinstance(field_, serializers.CharField) and isinstance(value, str):
+        stripped = value.strip()
+        if stripped and "\x00" not in stripped and len(stripped) <= (field_.max_length or 0):
+            return stripped, []
     try:
         return field_.run_validation(value), []
     except serializers.ValidationError as exc:
