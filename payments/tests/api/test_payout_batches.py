@@ -526,3 +526,40 @@ def test_progress_follows_each_item_and_the_last_completes_the_batch_once(alice,
     balance = balance_get(tenant_id=alice.tenant.pk, currency="UGX")
     assert (balance.available, balance.reserved) == (Decimal("99800"), Decimal("0"))
     assert ledger_verify() == []
+
+
+# --- OpenAPI ---------------------------------------------------------------------------------
+
+
+def test_the_openapi_document_describes_batches_with_real_examples(alice, mtn):
+    import yaml
+    from django.test import Client
+
+    schema = yaml.safe_load(Client().get("/api/schema/").content)
+    fund_tenant(alice.tenant, "UGX", "100000")
+    batch_id = _create(alice.client)
+    real_batch = alice.client.get(f"{BATCHES_URL}/{batch_id}").json()
+    real_item = alice.client.get(f"{BATCHES_URL}/{batch_id}/payouts").json()["results"][0]
+
+    paths = schema["paths"]
+    assert {BATCHES_URL, f"{BATCHES_URL}/{{id}}", f"{BATCHES_URL}/{{id}}/payouts"} <= set(paths)
+    create = paths[BATCHES_URL]["post"]
+    assert set(create["requestBody"]["content"]) == {"application/json", "text/csv"}
+    assert {"Idempotency-Key", "currency", "reference"} <= {
+        p["name"] for p in create["parameters"]
+    }
+    assert {"201", "400", "409", "422"} <= set(create["responses"])
+    (created,) = create["responses"]["201"]["content"]["application/json"]["examples"].values()
+    assert set(created["value"]) == set(real_batch)
+    assert set(created["value"]["counts"]) == set(real_batch["counts"])
+    csv_example = create["requestBody"]["content"]["text/csv"]["examples"]
+    assert next(iter(csv_example.values()))["value"].startswith(CSV_HEADER)
+    items = paths[f"{BATCHES_URL}/{{id}}/payouts"]["get"]
+    (page,) = items["responses"]["200"]["content"]["application/json"]["examples"].values()
+    assert set(page["value"]["results"][0]) == set(real_item)
+    assert "text/csv" in items["responses"]["200"]["content"]
+    assert {"status", "limit", "cursor", "format"} <= {p["name"] for p in items["parameters"]}
+    assert "404" in paths[f"{BATCHES_URL}/{{id}}"]["get"]["responses"]
+    payout = schema["components"]["schemas"]["Payout"]
+    assert "batch" in payout["properties"]
+    assert payout["properties"]["batch"].get("nullable") is True
