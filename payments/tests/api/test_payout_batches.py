@@ -563,3 +563,23 @@ def test_the_openapi_document_describes_batches_with_real_examples(alice, mtn):
     payout = schema["components"]["schemas"]["Payout"]
     assert "batch" in payout["properties"]
     assert payout["properties"]["batch"].get("nullable") is True
+
+
+def test_a_body_over_the_batch_limit_is_413_and_creates_nothing(alice, mtn, settings):
+    settings.PAYOUT_BATCH_MAX_BODY_BYTES = 2000
+    fund_tenant(alice.tenant, "UGX", "100000000")
+
+    response = post_csv(alice.client, "\n".join(csv_lines(100)))
+
+    assert_error(response, 413, "payload_too_large")
+    assert_nothing_created()
+
+
+def test_a_batch_may_be_far_larger_than_a_payment_body(alice, mtn, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000  # a payment's limit does not apply here
+    fund_tenant(alice.tenant, "UGX", "100000000")
+
+    response = post_json(alice.client, BATCHES_URL, batch_body([item(n) for n in range(200)]))
+
+    assert response.status_code == 201, response.content
+    assert Payout.objects.count() == 200
