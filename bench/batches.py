@@ -352,11 +352,84 @@ def run_dispatch(args: argparse.Namespace) -> None:
         print("- the other tenant's payouts: none submitted")
 
 
+PROGRESS_SCRIPT = """
+import statistics, time, uuid
+from decimal import Decimal
+import django
+django.setup()
+from django.db import connection
+from gateway.audit import Actor
+from payments.models import Payout
+from payments.services import transfer_create, transfer_transition
+from payments.services.batches import BatchItem, BatchRequest, payout_batch_create
+from tenants.models import Tenant
+
+tenant = Tenant.objects.get(slug="bench")
+count = {count}
+request = BatchRequest("EUR", "progress", None, [
+    BatchItem(payee="2567{{:08d}}".format(n), amount=Decimal("1.00")) for n in range(count)])
+batch = payout_batch_create(tenant=tenant, actor=Actor.system(), request=request)
+items = list(Payout.objects.filter(batch=batch).order_by("batch_index")[:200])
+lone = [transfer_create(model=Payout, tenant=tenant, actor=Actor.system(), amount=Decimal("1.00"),
+                        currency="EUR", party="256772123456") for _ in range(200)]
+
+def timed(rows):
+    seconds = []
+    for row in rows:
+        started = time.perf_counter()
+        transfer_transition(transfer=row, target="SUCCESSFUL", actor=Actor.mtn())
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds)
+
+alone, in_batch = timed(lone), timed(items)
+query = ("SELECT status, count(*), sum(amount) FROM payments_payout WHERE batch_id = %s "
+         "GROUP BY status")
+derived = []
+with connection.cursor() as cursor:
+    for _ in range(20):
+        started = time.perf_counter()
+        cursor.execute(query, [batch.pk])
+        cursor.fetchall()
+        derived.append(time.perf_counter() - started)
+    cursor.execute("EXPLAIN " + query, [batch.pk])
+    plan = " / ".join(row[0].strip() for row in cursor.fetchall())
+read = []
+from payments.selectors import payout_batch_get
+for _ in range(20):
+    started = time.perf_counter()
+    payout_batch_get(tenant=tenant, batch_id=batch.pk)
+    read.append(time.perf_counter() - started)
+print(f"- an item becoming final: {{in_batch * 1000:.1f}} ms in a batch (counters kept), "
+      f"{{alone * 1000:.1f}} ms alone: x{{in_batch / alone:.2f}}")
+print(f"- reading a batch with its counters: {{statistics.median(read) * 1000:.2f}} ms; "
+      f"deriving them from its {{count}} items (one indexed query): "
+      f"{{statistics.median(derived) * 1000:.2f}} ms")
+print(f"  plan: {{plan}}")
+"""
+
+
+def run_progress(args: argparse.Namespace) -> None:
+    """What keeping the counters costs the status writer, against deriving them on reads."""
+    env = environment(free_port())
+    prepare(env)
+    tenant(env, "bench")
+    print(f"\nProgress of a {args.items}-item batch (in-process, PostgreSQL):")
+    subprocess.run(
+        [PYTHON, "-c", PROGRESS_SCRIPT.format(count=args.items)],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "gateway.settings"},
+        check=True,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=3, help="requests per body kind (accept)")
     parser.add_argument("--dispatch", action="store_true", help="measure sending it to MTN")
+    parser.add_argument(
+        "--progress", action="store_true", help="measure keeping the counters vs deriving them"
+    )
     parser.add_argument("--mtn-latency", type=float, default=0.5)
     parser.add_argument("--rate-limit", type=int, default=50)
     parser.add_argument("--max-in-flight", type=int, default=32)
@@ -365,6 +438,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.dispatch:
         run_dispatch(args)
+    elif args.progress:
+        run_progress(args)
     else:
         run_accept(args)
     return 0
