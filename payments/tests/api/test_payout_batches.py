@@ -545,9 +545,7 @@ def test_the_openapi_document_describes_batches_with_real_examples(alice, mtn):
     assert {BATCHES_URL, f"{BATCHES_URL}/{{id}}", f"{BATCHES_URL}/{{id}}/payouts"} <= set(paths)
     create = paths[BATCHES_URL]["post"]
     assert set(create["requestBody"]["content"]) == {"application/json", "text/csv"}
-    assert {"Idempotency-Key", "currency", "reference"} <= {
-        p["name"] for p in create["parameters"]
-    }
+    assert {"Idempotency-Key", "currency", "reference"} <= {p["name"] for p in create["parameters"]}
     assert {"201", "400", "409", "422"} <= set(create["responses"])
     (created,) = create["responses"]["201"]["content"]["application/json"]["examples"].values()
     assert set(created["value"]) == set(real_batch)
