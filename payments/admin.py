@@ -655,4 +655,21 @@ def batch_items_page(request: HttpRequest, batch: PayoutBatch) -> dict[str, Any]
         else None,
         "batch_next_url": link(items_page=page.next_page_number()) if page.has_next() else None,
         "batch_results_url": reverse("admin:payments_payoutbatch_results", args=[quote(batch.pk)]),
+        # The batch's own history: created, completed, and the payout_batch.completed webhook.
+        "audit_trail": [
+            TrailRow(event, pretty_json(event.data) if event.data else "")
+            for event in AuditEvent.objects.filter(
+                object_type="payout_batch", object_id=str(batch.pk)
+            ).order_by("created_at", "id")
+        ],
+        "merchant_deliveries": [
+            DeliveryRow(
+                delivery,
+                reverse("admin:webhooks_merchantdelivery_change", args=[quote(delivery.pk)]),
+                [],
+            )
+            for delivery in MerchantDelivery.objects.filter(
+                object_type="payout_batch", object_id=batch.pk
+            ).order_by("created_at", "id")
+        ],
     }

@@ -129,3 +129,13 @@ def test_staff_without_the_view_permission_get_no_results(viewer_client, tenant)
     batch = make_batch(tenant, count=1, failed=0, succeeded=0)
 
     assert viewer_client.get(f"{LIST_URL}{batch.pk}/results.csv").status_code == 403
+
+
+def test_the_batch_page_shows_its_history_and_completion_webhook(support_client, tenant):
+    batch = make_batch(tenant, count=2, failed=1, succeeded=1)
+
+    page = support_client.get(f"{LIST_URL}{batch.pk}/change/").content.decode()
+
+    assert "payout_batch.created" in page
+    assert "payout_batch.completed" in page
+    assert page.count("payout_batch.completed") >= 2  # the audit event and the webhook
