@@ -581,3 +581,17 @@ def test_a_batch_may_be_far_larger_than_a_payment_body(alice, mtn, settings):
 
     assert response.status_code == 201, response.content
     assert Payout.objects.count() == 200
+
+
+def test_csv_is_read_only_by_the_batch_endpoint(alice, mtn):
+    fund_tenant(alice.tenant, "UGX", "10000")
+
+    response = alice.client.post(
+        "/api/v1/payouts",
+        "payee,amount\n256772000001,100\n",
+        content_type="text/csv",
+        HTTP_IDEMPOTENCY_KEY="csv-elsewhere",
+    )
+
+    assert_error(response, 400, "malformed_json")
+    assert not Payout.objects.exists()
