@@ -296,6 +296,8 @@ CALLBACK_RATE_LIMIT = env_str("CALLBACK_RATE_LIMIT", "600/m")
 PAYMENT_MAX_AMOUNT = Decimal(env_str("PAYMENT_MAX_AMOUNT", "1000000000"))
 # A payout batch's body (JSON or CSV): 5,000 items with references and descriptions fit.
 PAYOUT_BATCH_MAX_BODY_BYTES = env_int("PAYOUT_BATCH_MAX_BODY_BYTES", 4 * 1024 * 1024)
+# Paths whose bodies may be larger than DATA_UPLOAD_MAX_MEMORY_SIZE (also when sent chunked).
+BODY_LIMITS_BY_PATH = {"/api/v1/payout_batches": PAYOUT_BATCH_MAX_BODY_BYTES}
 IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 3600)
 # A key whose request died mid-way answers 409 for this long, then may be recovered.
 IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 60)

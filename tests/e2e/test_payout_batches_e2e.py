@@ -10,12 +10,15 @@ import io
 import json
 from collections import Counter
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 
+from gateway.audit import Actor
 from ledger.selectors import balance_get, ledger_verify
 from payments.models import Payout, PayoutBatch
+from tenants.services import api_key_create
 from webhooks.models import MerchantDelivery
 
 from .conftest import SUCCESS_MSISDN, make_due, wait_until
@@ -74,3 +77,33 @@ def test_the_worker_pays_every_item_once_and_the_batch_completes(sim, shop, merc
     balance = balance_get(tenant_id=shop.tenant.pk, currency="EUR")
     assert (balance.available, balance.reserved) == (Decimal("100000") - 40, Decimal(0))
     assert ledger_verify() == []
+
+
+def test_a_batch_sent_chunked_is_read_up_to_its_own_limit(live_server, shop, settings):
+    import requests
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024  # a payment's limit: the batch is far larger
+    lines = ["payee,amount,reference,description"]
+    lines += [f"2567720{n:05d},1.00,emp-{n},December salary" for n in range(300)]
+    raw = ("\n".join(lines) + "\n").encode()
+    key = api_key_create(tenant=shop.tenant, actor=Actor.system()).raw_key
+
+    def chunks() -> Any:
+        for start in range(0, len(raw), 4096):
+            yield raw[start : start + 4096]
+
+    response = requests.post(
+        f"{live_server.url}{BATCHES_URL}?currency=EUR",
+        data=chunks(),
+        headers={
+            "X-API-Key": key,
+            "X-Tenant-ID": "shop",
+            "Idempotency-Key": "chunked",
+            "Content-Type": "text/csv",
+        },
+        timeout=30,
+    )
+
+    assert response.request.headers.get("Transfer-Encoding") == "chunked"
+    assert response.status_code == 201, response.text
+    assert response.json()["count"] == 300
