@@ -38,6 +38,7 @@ OBJECT_ADMIN_URL_NAMES = {
     "payment": "admin:payments_payment_change",
     "payout": "admin:payments_payout_change",
     "refund": "admin:payments_refund_change",
+    "payout_batch": "admin:payments_payoutbatch_change",
     "tenant": "admin:tenants_tenant_change",
     "api_key": "admin:tenants_apikey_change",
 }

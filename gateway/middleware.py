@@ -124,7 +124,8 @@ class ChunkedBodyMiddleware:
 
     Django reads ``Content-Length`` bytes of a body and nothing when there is none, so a
     chunked body (MTN's callbacks may come so, through some proxies) looked empty. Here it is
-    read whole (``DATA_UPLOAD_MAX_MEMORY_SIZE`` at most, else 413) and handed on as an
+    read whole (``DATA_UPLOAD_MAX_MEMORY_SIZE`` at most, or the path's own limit in
+    ``BODY_LIMITS_BY_PATH``, else 413) and handed on as an
     ordinary body with its length, for DRF and the callback doors alike.
     """
 
@@ -136,7 +137,10 @@ class ChunkedBodyMiddleware:
         if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower() and not meta.get(
             "CONTENT_LENGTH"
         ):
-            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            # A path with a larger limit of its own (a payout batch) keeps it when chunked.
+            limit = settings.BODY_LIMITS_BY_PATH.get(
+                request.path, settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            )
             try:
                 body = read_chunked_body(meta, limit)
             except _BodyTooLarge:

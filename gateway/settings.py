@@ -286,6 +286,7 @@ SPECTACULAR_SETTINGS = {
         "Status": "payments.states.Status",
         "BalanceTransactionType": "ledger.api.serializers.STATEMENT_TYPE_VALUES",
         "SourceObject": "ledger.api.serializers.SOURCE_OBJECT_VALUES",
+        "PayoutBatchStatus": "payments.models.PayoutBatch.State",
     },
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     "POSTPROCESSING_HOOKS": [
@@ -296,6 +297,10 @@ SPECTACULAR_SETTINGS = {
         {"name": "Payments", "description": "Collect money from a payer's MoMo wallet."},
         {"name": "Payouts", "description": "Send money from your balance to a MoMo wallet."},
         {"name": "Refunds", "description": "Give a SUCCESSFUL payment back, wholly or in part."},
+        {
+            "name": "Payout batches",
+            "description": "Pay many people in one request: payroll, commissions, suppliers.",
+        },
         {"name": "Balances", "description": "What the gateway holds for you, and why."},
         {"name": "Payers", "description": "Whether a number is an active MoMo account."},
         {
@@ -336,6 +341,10 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # MTN callbacks carry no API key: they are limited per client address instead.
 CALLBACK_RATE_LIMIT = env_str("CALLBACK_RATE_LIMIT", "600/m")
 PAYMENT_MAX_AMOUNT = Decimal(env_str("PAYMENT_MAX_AMOUNT", "1000000000"))
+# A payout batch's body (JSON or CSV): 5,000 items with references and descriptions fit.
+PAYOUT_BATCH_MAX_BODY_BYTES = env_int("PAYOUT_BATCH_MAX_BODY_BYTES", 4 * 1024 * 1024)
+# Paths whose bodies may be larger than DATA_UPLOAD_MAX_MEMORY_SIZE (also when sent chunked).
+BODY_LIMITS_BY_PATH = {"/api/v1/payout_batches": PAYOUT_BATCH_MAX_BODY_BYTES}
 IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 3600)
 # A key whose request died mid-way answers 409 for this long, then may be recovered.
 IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 60)

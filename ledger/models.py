@@ -72,6 +72,9 @@ class SourceObject(models.TextChoices):
     PAYOUT = "payout"
     REFUND = "refund"
     ADJUSTMENT = "adjustment"
+    # The one reservation of a payout batch's total (type ``payout``); each item's failure
+    # or settlement is posted under the item's own ``payout`` source.
+    PAYOUT_BATCH = "payout_batch"
 
 
 class LedgerAccount(models.Model):

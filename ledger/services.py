@@ -133,6 +133,37 @@ def ledger_reserve(
     )
 
 
+def ledger_reserve_batch(
+    *,
+    tenant_id: uuid.UUID,
+    currency: str,
+    amount: Decimal,
+    source_id: uuid.UUID,
+) -> LedgerTransaction:
+    """Set a payout batch's total aside in one posting: one statement row for the batch.
+
+    Type ``payout`` with source ``payout_batch`` (``source_id`` is the batch's id); the
+    statement shows ``-amount``, as for one payout of the total. Each item is later given
+    back (``ledger_release``, type ``payout_failure``) or settled (``ledger_settle``) under
+    its own ``payout`` source, from the ``reserved`` money this posting put there, so the
+    reserved balance always equals what the batch's items still in flight hold. Raises
+    ``InsufficientFunds`` when the available balance is smaller, having written nothing;
+    the conditional debit makes concurrent reserves (batches and single payouts alike) go
+    exactly as far as the balance.
+    """
+    _check_amount(amount, currency)
+    return _post(
+        type=TransactionType.PAYOUT,
+        tenant_id=tenant_id,
+        currency=currency,
+        amount=-amount,
+        fee=Decimal(0),
+        source_object=SourceObject.PAYOUT_BATCH,
+        source_id=source_id,
+        legs=[_Leg(AccountKind.AVAILABLE, -amount), _Leg(AccountKind.RESERVED, amount)],
+    )
+
+
 def ledger_release(
     *,
     tenant_id: uuid.UUID,

@@ -11,11 +11,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote
-from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -38,7 +47,8 @@ from gateway.money import format_amount
 from gateway.staff_groups import RECHECK_PERMISSION
 from mtn.errors import MtnError
 from mtn.models import DEFAULT_ACCOUNT, MtnAccount
-from payments.models import MoneyTransfer, Payment, Payout, Refund
+from payments.models import MoneyTransfer, Payment, Payout, PayoutBatch, Refund
+from payments.representation import items_csv_lines
 from payments.services import Applied, transfer_recheck
 from payments.states import Status, Submission
 from webhooks.models import MerchantDelivery, MtnCallback
@@ -420,12 +430,20 @@ class PaymentAdmin(TransferAdmin):
 
 @admin.register(Payout)
 class PayoutAdmin(TransferAdmin):
+    own_fields = ("batch_link", "reference", "description", "metadata_display")
     partial_search_fields = ("reference",)
     phone_search_fields = ("payee",)
     search_help_text = (
         "A payout id or MTN reference ID (whole, or its first characters), an MTN financial "
         "transaction ID, a payee number (+256… or part of it), or part of a merchant reference."
     )
+
+    @admin.display(description="payout batch")
+    def batch_link(self, obj: Payout) -> SafeString | str:
+        if obj.batch_id is None:
+            return "-"
+        url = reverse("admin:payments_payoutbatch_change", args=[quote(obj.batch_id)])
+        return format_html('<a href="{}">{}</a> (item {})', url, obj.batch_id, obj.batch_index)
 
 
 @admin.register(Refund)
@@ -458,3 +476,208 @@ class RefundAdmin(TransferAdmin):
         # The list shows the first segment, like its own id column; the whole id on hover.
         url = reverse("admin:payments_payment_change", args=[quote(obj.payment_id)])
         return format_html('<a href="{}">{}</a>', url, short_id(obj.payment_id))
+
+
+# --- payout batches ------------------------------------------------------------------------
+
+BATCH_ITEMS_PER_PAGE = 50
+
+
+@admin.register(PayoutBatch)
+class PayoutBatchAdmin(ReadOnlyAdminMixin, IdentifierSearchMixin, admin.ModelAdmin):
+    """A batch's progress at a glance, its payouts page by page, and its results as CSV."""
+
+    change_form_template = "admin/payments/payoutbatch_change_form.html"
+    list_display = (
+        "short_id_display",
+        "tenant",
+        "status_display",
+        "reference_display",
+        "progress_display",
+        "total_display",
+        "succeeded_display",
+        "created_at",
+    )
+    list_select_related = ("tenant",)
+    list_filter = ("status", "tenant", "currency")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    uuid_search_fields = ("id",)
+    partial_search_fields = ("reference",)
+    search_help_text = "A batch id (whole, or its first characters) or part of its reference."
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": (
+                    "id_label",
+                    "tenant",
+                    "status",
+                    "reference",
+                    "description",
+                    "progress_display",
+                    "total_display",
+                    "succeeded_display",
+                    "mtn_account",
+                )
+            },
+        ),
+        ("Times", {"fields": ("created_at", "completed_at", "updated_at")}),
+    ]
+    readonly_fields = (
+        "id_label",
+        "tenant",
+        "status",
+        "reference",
+        "description",
+        "progress_display",
+        "total_display",
+        "succeeded_display",
+        "mtn_account",
+        "created_at",
+        "completed_at",
+        "updated_at",
+    )
+
+    @admin.display(description="id", ordering="id")
+    def short_id_display(self, obj: PayoutBatch) -> SafeString | str:
+        return short_id(obj.pk)
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj: PayoutBatch) -> SafeString:
+        return format_html(
+            '<span class="gateway-status gateway-status-{}">{}</span>',
+            obj.status.lower(),
+            obj.status,
+        )
+
+    @admin.display(description="reference", ordering="reference")
+    def reference_display(self, obj: PayoutBatch) -> SafeString | str:
+        return clipped(obj.reference)
+
+    @admin.display(description="progress")
+    def progress_display(self, obj: PayoutBatch) -> SafeString:
+        """Done of total, and how many of those failed (in red when any did)."""
+        failed = (
+            format_html(', <span class="gateway-batch-failed">{} failed</span>', obj.failed_count)
+            if obj.failed_count
+            else ", 0 failed"
+        )
+        return format_html(
+            '<span class="gateway-progress" title="{} successful, {} failed, {} pending">'
+            "{}/{} done{}</span>",
+            obj.successful_count,
+            obj.failed_count,
+            obj.pending_count,
+            obj.done_count,
+            obj.count,
+            failed,
+        )
+
+    @admin.display(description="total", ordering="total_amount")
+    def total_display(self, obj: PayoutBatch) -> str:
+        return f"{format_amount(obj.total_amount, obj.currency)} {obj.currency}"
+
+    @admin.display(description="paid", ordering="amount_succeeded")
+    def succeeded_display(self, obj: PayoutBatch) -> str:
+        return f"{format_amount(obj.amount_succeeded, obj.currency)} {obj.currency}"
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<path:object_id>/results.csv",
+                self.admin_site.admin_view(self.results_csv_view),
+                name="payments_payoutbatch_results",
+            ),
+            *super().get_urls(),
+        ]
+
+    def results_csv_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
+        """Every payout of the batch with its outcome: the API's ``format=csv`` report."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        batch = self.get_object(request, unquote(object_id))
+        if batch is None:
+            raise Http404("No such payout batch.")
+        rows = Payout.objects.filter(batch=batch).order_by("batch_index").iterator(chunk_size=1000)
+        response = StreamingHttpResponse(items_csv_lines(rows), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="payout-batch-{batch.pk}.csv"'
+        return response
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            context.update(batch_items_page(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+@dataclass(frozen=True)
+class BatchItemRow:
+    payout: Payout
+    url: str
+    amount: str
+
+
+def batch_items_page(request: HttpRequest, batch: PayoutBatch) -> dict[str, Any]:
+    """The page of the batch's payouts that ``?items_status=`` and ``?items_page=`` ask for."""
+    status = request.GET.get("items_status")
+    items = Payout.objects.filter(batch=batch).order_by("batch_index")
+    if status in Status.values:
+        items = items.filter(status=status)
+    else:
+        status = None
+    paginator = Paginator(items, BATCH_ITEMS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("items_page"))
+    base = {"items_status": status} if status else {}
+
+    def link(**params: Any) -> str:
+        return "?" + urlencode({**base, **params}) if {**base, **params} else "?"
+
+    return {
+        "batch_items": [
+            BatchItemRow(
+                payout,
+                reverse("admin:payments_payout_change", args=[quote(payout.pk)]),
+                format_amount(payout.amount, payout.currency),
+            )
+            for payout in page.object_list
+        ],
+        "batch_items_page": page,
+        "batch_items_status": status,
+        "batch_status_links": [
+            ("All", "?" if status is None else "?", status is None),
+            *(
+                (value, "?" + urlencode({"items_status": value}), status == value)
+                for value in Status.values
+            ),
+        ],
+        "batch_previous_url": link(items_page=page.previous_page_number())
+        if page.has_previous()
+        else None,
+        "batch_next_url": link(items_page=page.next_page_number()) if page.has_next() else None,
+        "batch_results_url": reverse("admin:payments_payoutbatch_results", args=[quote(batch.pk)]),
+        # The batch's own history: created, completed, and the payout_batch.completed webhook.
+        "audit_trail": [
+            TrailRow(event, pretty_json(event.data) if event.data else "")
+            for event in AuditEvent.objects.filter(
+                object_type="payout_batch", object_id=str(batch.pk)
+            ).order_by("created_at", "id")
+        ],
+        "merchant_deliveries": [
+            DeliveryRow(
+                delivery,
+                reverse("admin:webhooks_merchantdelivery_change", args=[quote(delivery.pk)]),
+                [],
+            )
+            for delivery in MerchantDelivery.objects.filter(
+                object_type="payout_batch", object_id=batch.pk
+            ).order_by("created_at", "id")
+        ],
+    }

@@ -125,12 +125,76 @@ class Payment(MerchantTransfer):
         ]
 
 
+class PayoutBatch(models.Model):
+    """Many payouts created in one request (payroll, commissions), paid from one reservation.
+
+    Its items are ordinary ``Payout`` rows (``Payout.batch``), submitted, polled and settled
+    like any payout. The progress counters are kept by ``payout_batch_item_final`` in the
+    transaction that makes an item final (the batch row is the lock that orders them), so
+    reading a batch never counts its items, and the one transaction that brings
+    ``pending_count`` to zero completes it.
+    """
+
+    class State(models.TextChoices):
+        PROCESSING = "PROCESSING"
+        COMPLETED = "COMPLETED"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=State.choices, default=State.PROCESSING)
+    currency = models.CharField(max_length=3)
+    reference = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    description = models.CharField(max_length=160, null=True, blank=True)  # noqa: DJ001
+    # Routed once for the whole batch; every item carries the same name.
+    mtn_account = models.CharField("MTN account", max_length=64, default="default", editable=False)
+    count = models.PositiveIntegerField()
+    total_amount = models.DecimalField(max_digits=20, decimal_places=2)
+    pending_count = models.PositiveIntegerField()
+    successful_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    amount_succeeded = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal(0))
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "payout batch"
+        verbose_name_plural = "payout batches"
+        indexes = [
+            models.Index(fields=["tenant", "-created_at", "-id"], name="batch_tenant_created"),
+            models.Index(fields=["tenant", "reference"], name="batch_tenant_reference"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(pending_count__lte=models.F("count")), name="batch_pending_le_count"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"payout batch {self.id} {self.status}"
+
+    @property
+    def done_count(self) -> int:
+        return self.successful_count + self.failed_count
+
+
 class Payout(MerchantTransfer):
     kind = "payout"
     party_field = "payee"
     mtn_product = "disbursement"
 
     payee = models.CharField(max_length=15)
+    # The batch it was created in, if any, and its place there (0-based, the request's order).
+    batch = models.ForeignKey(
+        PayoutBatch,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payouts",
+        db_index=False,  # payout_batch_items below covers it
+    )
+    batch_index = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -141,6 +205,11 @@ class Payout(MerchantTransfer):
                 fields=["next_attempt_at"],
                 name="payout_due_work",
                 condition=Q(next_attempt_at__isnull=False),
+            ),
+            models.Index(
+                fields=["batch", "batch_index"],
+                name="payout_batch_items",
+                condition=Q(batch__isnull=False),
             ),
         ]
 

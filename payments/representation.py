@@ -6,12 +6,14 @@ and a dict built directly costs a fraction of a serializer's field machinery.
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from gateway.models import AuditEvent
 from gateway.money import format_amount
-from payments.models import MoneyTransfer, Payment, Refund
+from payments.models import MoneyTransfer, Payment, Payout, PayoutBatch, Refund
 from payments.reasons import transfer_failure_reason
 
 
@@ -38,7 +40,30 @@ def transfer_representation(transfer: MoneyTransfer) -> dict[str, Any]:
     }
     if isinstance(transfer, Payment):
         shown["amount_refunded"] = format_amount(transfer.amount_refunded, transfer.currency)
+    elif isinstance(transfer, Payout):
+        shown["batch"] = str(transfer.batch_id) if transfer.batch_id else None
     return shown
+
+
+def batch_representation(batch: PayoutBatch) -> dict[str, Any]:
+    currency = batch.currency
+    return {
+        "id": str(batch.id),
+        "status": batch.status,
+        "currency": currency,
+        "reference": batch.reference,
+        "description": batch.description,
+        "count": batch.count,
+        "total_amount": format_amount(batch.total_amount, currency),
+        "counts": {
+            "PENDING": batch.pending_count,
+            "SUCCESSFUL": batch.successful_count,
+            "FAILED": batch.failed_count,
+        },
+        "amount_succeeded": format_amount(batch.amount_succeeded, currency),
+        "created_at": iso(batch.created_at),
+        "completed_at": iso(batch.completed_at) if batch.completed_at else None,
+    }
 
 
 def refund_representation(refund: Refund) -> dict[str, Any]:
@@ -63,3 +88,47 @@ def event_representation(event: AuditEvent) -> dict[str, Any]:
         "actor": event.actor,
         "data": event.data,
     }
+
+
+# The batch report: ``GET /payout_batches/{id}/payouts?format=csv`` and the admin's download.
+ITEMS_CSV_HEADER = (
+    "id",
+    "payee",
+    "amount",
+    "currency",
+    "reference",
+    "status",
+    "failure_code",
+    "failure_message",
+    "updated_at",
+)
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for streaming csv.writer output."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def item_csv_row(payout: Payout) -> tuple[str, ...]:
+    reason = transfer_failure_reason(payout) or {}
+    return (
+        str(payout.pk),
+        payout.payee,
+        format_amount(payout.amount, payout.currency),
+        payout.currency,
+        payout.reference or "",
+        payout.status,
+        reason.get("code") or "",
+        reason.get("message") or "",
+        iso(payout.updated_at),
+    )
+
+
+def items_csv_lines(rows: Iterator[Payout]) -> Iterator[str]:
+    """The header, then one CSV line per payout, each as it is produced (streamed)."""
+    writer = csv.writer(_Echo(), lineterminator="\r\n")
+    yield writer.writerow(ITEMS_CSV_HEADER)
+    for payout in rows:
+        yield writer.writerow(item_csv_row(payout))

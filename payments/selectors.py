@@ -10,6 +10,7 @@ import base64
 import binascii
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from gateway.errors import NotFound, ValidationFailed
 from gateway.list_filters import as_utc, read_limit, read_time_range
 from gateway.models import AuditEvent
 from gateway.sql import ModelColumns, fetch_rows
-from payments.models import MoneyTransfer, Refund
+from payments.models import MoneyTransfer, Payout, PayoutBatch, Refund
 from payments.states import Status
 
 _MSISDN_RE = re.compile(r"\+?([0-9]{9,15})", re.ASCII)
@@ -224,3 +225,169 @@ def refund_list(*, tenant: Any, filters: RefundFilters) -> Page:
     has_more = len(rows) > filters.limit
     rows = rows[: filters.limit]
     return Page(results=rows, next_cursor=encode_cursor(rows[-1]) if has_more and rows else None)
+
+
+# --- payout batches ------------------------------------------------------------------------
+
+BATCH_LIST_PARAMETERS = ("status", "reference", "limit", "cursor")
+BATCH_ITEM_PARAMETERS = ("status", "limit", "cursor", "format")
+
+
+def payout_batch_get(*, tenant: Any, batch_id: Any) -> PayoutBatch:
+    """The tenant's payout batch by id; ``NotFound`` for anyone else's or none."""
+    try:
+        parsed = uuid.UUID(str(batch_id))
+    except ValueError as exc:
+        raise NotFound() from exc
+    batch = PayoutBatch.objects.filter(tenant=tenant, pk=parsed).first()
+    if batch is None:
+        raise NotFound()
+    batch.tenant = tenant
+    return batch
+
+
+@dataclass(frozen=True)
+class BatchListFilters:
+    status: str | None = None
+    reference: str | None = None
+    limit: int = DEFAULT_PAGE_SIZE
+    cursor: tuple[datetime, uuid.UUID] | None = None
+
+
+def parse_batch_filters(params: Any) -> BatchListFilters:
+    """``GET /payout_batches``' query parameters; a malformed one is a 400."""
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    status = params.get("status")
+    if status is not None:
+        if status not in PayoutBatch.State.values:
+            errors["status"] = [f"Must be one of {', '.join(PayoutBatch.State.values)}."]
+        values["status"] = status
+    # reference, limit and cursor follow the payments list's rules.
+    shared = {name: params[name] for name in ("reference", "limit", "cursor") if name in params}
+    try:
+        common = parse_list_filters(shared)
+    except ValidationFailed as exc:
+        errors.update(exc.fields or {})
+        common = ListFilters()
+    if errors:
+        raise ValidationFailed("A query parameter is not valid.", fields=errors)
+    return BatchListFilters(
+        status=values.get("status"),
+        reference=common.reference,
+        limit=common.limit,
+        cursor=common.cursor,
+    )
+
+
+@dataclass(frozen=True)
+class BatchPage:
+    results: list[PayoutBatch]
+    next_cursor: str | None
+
+
+def payout_batch_list(*, tenant: Any, filters: BatchListFilters) -> BatchPage:
+    """The tenant's payout batches, newest first, keyset-paginated like payments."""
+    queryset: QuerySet[PayoutBatch] = PayoutBatch.objects.filter(tenant=tenant)
+    if filters.status:
+        queryset = queryset.filter(status=filters.status)
+    if filters.reference is not None:
+        queryset = queryset.filter(reference=filters.reference)
+    if filters.cursor:
+        created_at, last_id = filters.cursor
+        queryset = queryset.filter(
+            Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=last_id)
+        )
+    rows = list(queryset.order_by("-created_at", "-pk")[: filters.limit + 1])
+    has_more = len(rows) > filters.limit
+    rows = rows[: filters.limit]
+    for row in rows:
+        row.tenant = tenant
+    return BatchPage(
+        results=rows,
+        next_cursor=encode_cursor(rows[-1]) if has_more and rows else None,  # type: ignore[arg-type]
+    )
+
+
+@dataclass(frozen=True)
+class BatchItemFilters:
+    status: str | None = None
+    limit: int = DEFAULT_PAGE_SIZE
+    after: int | None = None  # the batch_index of the previous page's last item
+    format: str = "json"
+
+
+def parse_batch_item_filters(params: Any) -> BatchItemFilters:
+    """``GET /payout_batches/{id}/payouts``' query parameters; a malformed one is a 400."""
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    status = params.get("status")
+    if status is not None:
+        if status not in Status.values:
+            errors["status"] = [f"Must be one of {', '.join(Status.values)}."]
+        values["status"] = status
+    read_limit(params, maximum=MAX_PAGE_SIZE, errors=errors, values=values)
+    raw_cursor = params.get("cursor")
+    if raw_cursor is not None:
+        after = _decode_position(raw_cursor)
+        if after is None:
+            errors["cursor"] = ["Is not a cursor this API issued."]
+        values["after"] = after
+    output = params.get("format")
+    if output is not None:
+        if output not in ("json", "csv"):
+            errors["format"] = ["Must be json or csv."]
+        values["format"] = output
+    if errors:
+        raise ValidationFailed("A query parameter is not valid.", fields=errors)
+    return BatchItemFilters(**values)
+
+
+def _encode_position(index: int) -> str:
+    return base64.urlsafe_b64encode(f"item|{index}".encode()).decode("ascii").rstrip("=")
+
+
+def _decode_position(raw: str) -> int | None:
+    try:
+        padded = raw + "=" * (-len(raw) % 4)
+        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+        tag, number = text.split("|", 1)
+        if tag != "item" or not number.isascii() or not number.isdigit() or len(number) > 9:
+            return None
+        return int(number)
+    except (ValueError, UnicodeError, binascii.Error):
+        return None
+
+
+def _batch_items(*, batch: PayoutBatch, status: str | None) -> QuerySet[Payout]:
+    queryset: QuerySet[Payout] = Payout.objects.filter(batch=batch, tenant_id=batch.tenant_id)
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("batch_index")
+
+
+@dataclass(frozen=True)
+class BatchItemPage:
+    results: list[Payout]
+    next_cursor: str | None
+
+
+def payout_batch_items(*, batch: PayoutBatch, filters: BatchItemFilters) -> BatchItemPage:
+    """A page of the batch's payouts, in the batch's order (``payout_batch_items`` index)."""
+    queryset = _batch_items(batch=batch, status=filters.status)
+    if filters.after is not None:
+        queryset = queryset.filter(batch_index__gt=filters.after)
+    rows = list(queryset[: filters.limit + 1])
+    has_more = len(rows) > filters.limit
+    rows = rows[: filters.limit]
+    for row in rows:
+        row.tenant = batch.tenant
+    last = rows[-1].batch_index if has_more and rows else None
+    return BatchItemPage(
+        results=rows, next_cursor=_encode_position(last) if last is not None else None
+    )
+
+
+def payout_batch_items_iter(*, batch: PayoutBatch, status: str | None = None) -> Iterator[Payout]:
+    """Every payout of the batch in its order, read in chunks (the CSV report)."""
+    return _batch_items(batch=batch, status=status).iterator(chunk_size=1000)

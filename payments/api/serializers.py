@@ -24,12 +24,15 @@ from gateway.money import (
     parse_amount,
     parse_currency,
 )
+from payments.models import PayoutBatch
 from payments.states import Status
 
 # 9 to 15 digits, an optional leading +, and a space or a dash allowed between two digits
 # ("+256 77 212-3456"): the + and the separators are dropped.
 MSISDN_PATTERN = r"^\+?[0-9](?:[ -]?[0-9]){8,14}$"
 _MSISDN_RE = re.compile(r"\+?([0-9](?:[ -]?[0-9]){8,14})", re.ASCII)
+
+PayoutBatchState = PayoutBatch.State
 METADATA_MAX_KEYS = 20
 METADATA_MAX_BYTES = 4096
 
@@ -268,6 +271,9 @@ class PayoutSerializer(TransferSerializer):
     `PENDING` and ends `SUCCESSFUL` or `FAILED` (the amount is then given back)."""
 
     payee = serializers.CharField()
+    batch = serializers.UUIDField(
+        allow_null=True, help_text="The payout batch it was created in; null for a lone payout."
+    )
 
 
 class PaymentListSerializer(serializers.Serializer):
@@ -396,6 +402,8 @@ def object_value(kind: str) -> dict[str, Any]:
     }
     if kind == "payment":
         value["amount_refunded"] = "0.00"
+    if kind == "payout":
+        value["batch"] = None
     return value
 
 
@@ -426,4 +434,167 @@ def id_parameter(kind: str) -> OpenApiParameter:
         OpenApiParameter.PATH,
         description=f"The {kind}'s `id`, as the create answered it.",
         examples=[OpenApiExample("Id", summary=f"A {kind} id", value=EXAMPLE_ID)],
+    )
+
+
+# --- payout batches (documentation only: parsed in batch_input.py, shown by representation.py)
+
+
+class PayoutBatchItemInputSerializer(serializers.Serializer):
+    payee = MsisdnField(help_text="The payee's MSISDN with country code, digits only.")
+    amount = AmountField()
+    reference = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=64,
+        help_text="Your reference for this payout; unique within the batch.",
+    )
+    description = serializers.CharField(
+        required=False, allow_null=True, max_length=160, help_text="Shown to the payee by MTN."
+    )
+    metadata = MetadataField(required=False, allow_null=True)
+
+
+class PayoutBatchCreateSerializer(serializers.Serializer):
+    currency = CurrencyField()
+    reference = serializers.CharField(
+        required=False, allow_null=True, max_length=64, help_text="Your reference for the batch."
+    )
+    description = serializers.CharField(required=False, allow_null=True, max_length=160)
+    items = PayoutBatchItemInputSerializer(
+        many=True, help_text="1 to 5,000 payouts, each following a payout's rules."
+    )
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {
+            "PENDING": {"type": "integer", "minimum": 0},
+            "SUCCESSFUL": {"type": "integer", "minimum": 0},
+            "FAILED": {"type": "integer", "minimum": 0},
+        },
+        "required": ["PENDING", "SUCCESSFUL", "FAILED"],
+        "additionalProperties": False,
+    }
+)
+class BatchCountsField(serializers.DictField):
+    """How many of the batch's payouts are in each status."""
+
+
+class PayoutBatchSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(
+        choices=PayoutBatchState.choices,
+        help_text="COMPLETED once every payout of the batch is final (SUCCESSFUL or FAILED).",
+    )
+    currency = serializers.CharField()
+    reference = serializers.CharField(allow_null=True)
+    description = serializers.CharField(allow_null=True)
+    count = serializers.IntegerField(help_text="How many payouts the batch holds.")
+    total_amount = serializers.CharField(help_text="The sum of its payouts' amounts.")
+    counts = BatchCountsField()
+    amount_succeeded = serializers.CharField(help_text="The sum of its SUCCESSFUL payouts.")
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class PayoutBatchListSerializer(serializers.Serializer):
+    results = PayoutBatchSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+
+
+EXAMPLE_BATCH_ID = "0b9f3c52-6a1e-4d7b-8f20-3c4d5e6f7a8b"
+
+
+def batch_create_examples() -> list[OpenApiExample]:
+    return [
+        OpenApiExample(
+            "Payroll",
+            summary="Three salaries in EUR (the MTN sandbox takes only EUR)",
+            value={
+                "currency": "EUR",
+                "reference": "payroll-2026-12",
+                "description": "December salaries",
+                "items": [
+                    {"payee": "256772000001", "amount": "250.00", "reference": "emp-001"},
+                    {"payee": "256772000002", "amount": "180.00", "reference": "emp-002"},
+                    {
+                        "payee": "256772000003",
+                        "amount": "95.50",
+                        "reference": "emp-003",
+                        "description": "December, part time",
+                    },
+                ],
+            },
+            request_only=True,
+            media_type="application/json",
+        ),
+        OpenApiExample(
+            "Payroll as CSV",
+            summary="The same items as text/csv (currency and reference in the query)",
+            value=(
+                "payee,amount,reference,description\r\n"
+                "256772000001,250.00,emp-001,\r\n"
+                "256772000002,180.00,emp-002,\r\n"
+                '256772000003,95.50,emp-003,"December, part time"\r\n'
+            ),
+            request_only=True,
+            media_type="text/csv",
+        ),
+    ]
+
+
+def batch_value(*, completed: bool = False) -> dict[str, Any]:
+    return {
+        "id": EXAMPLE_BATCH_ID,
+        "status": "COMPLETED" if completed else "PROCESSING",
+        "currency": "EUR",
+        "reference": "payroll-2026-12",
+        "description": "December salaries",
+        "count": 3,
+        "total_amount": "525.50",
+        "counts": (
+            {"PENDING": 0, "SUCCESSFUL": 2, "FAILED": 1}
+            if completed
+            else {"PENDING": 3, "SUCCESSFUL": 0, "FAILED": 0}
+        ),
+        "amount_succeeded": "345.50" if completed else "0.00",
+        "created_at": "2026-12-06T18:02:11.514209Z",
+        "completed_at": "2026-12-06T18:02:14.902117Z" if completed else None,
+    }
+
+
+def batch_example(*, status_code: str, completed: bool = False) -> OpenApiExample:
+    return OpenApiExample(
+        "Completed" if completed else "Processing",
+        summary="Every payout final" if completed else "Just accepted: every payout PENDING",
+        value=batch_value(completed=completed),
+        response_only=True,
+        status_codes=[status_code],
+    )
+
+
+def batch_list_example() -> OpenApiExample:
+    return OpenApiExample(
+        "Page",
+        summary="One page of batches (the last: next is null)",
+        value={"results": [batch_value(completed=True)], "next": None},
+        response_only=True,
+        status_codes=["200"],
+    )
+
+
+def batch_items_example() -> OpenApiExample:
+    item = {**object_value("payout"), "batch": EXAMPLE_BATCH_ID, "status": "SUCCESSFUL"}
+    item.update(
+        {"amount": "250.00", "payee": "256772000001", "reference": "emp-001", "metadata": {}}
+    )
+    item["description"] = None
+    return OpenApiExample(
+        "Page",
+        summary="The batch's payouts in the batch's order",
+        value={"results": [item], "next": None},
+        response_only=True,
+        status_codes=["200"],
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from payments.api import views
+from payments.api import batches, views
 
 urlpatterns = [
     path("payments", views.PaymentCollectionView.as_view(), name="payments"),
@@ -18,6 +18,22 @@ urlpatterns = [
     path("payouts", views.PayoutCollectionView.as_view(), name="payouts"),
     path("payouts/<str:id>", views.PayoutDetailView.as_view(), name="payout-detail"),
     path("payouts/<str:id>/events", views.PayoutEventsView.as_view(), name="payout-events"),
+    path("payout_batches", batches.PayoutBatchCollectionView.as_view(), name="payout-batches"),
+    path(
+        "payout_batches/<str:id>",
+        batches.PayoutBatchDetailView.as_view(),
+        name="payout-batch-detail",
+    ),
+    path(
+        "payout_batches/<str:id>/payouts.csv",
+        batches.PayoutBatchPayoutsCsvView.as_view(),
+        name="payout-batch-payouts-csv",
+    ),
+    path(
+        "payout_batches/<str:id>/payouts",
+        batches.PayoutBatchPayoutsView.as_view(),
+        name="payout-batch-payouts",
+    ),
     path("refunds", views.RefundCollectionView.as_view(), name="refunds"),
     path("refunds/<str:id>", views.RefundDetailView.as_view(), name="refund-detail"),
     path("refunds/<str:id>/events", views.RefundEventsView.as_view(), name="refund-events"),

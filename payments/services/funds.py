@@ -27,9 +27,10 @@ from ledger.services import (
     ledger_payment_settled,
     ledger_release,
     ledger_reserve,
+    ledger_reserve_batch,
     ledger_settle,
 )
-from payments.models import MoneyTransfer, Payment, Refund
+from payments.models import MoneyTransfer, Payment, PayoutBatch, Refund
 from payments.routing import account_name_is_tenant_owned
 from payments.states import Status
 
@@ -62,6 +63,23 @@ def funds_reserve(*, transfer: MoneyTransfer) -> None:
     )
 
 
+def funds_reserve_batch(*, batch: PayoutBatch) -> None:
+    """Set a new payout batch's total aside, in one posting. Raises ``InsufficientFunds``.
+
+    Call it in the transaction that inserts the batch and its items. A batch through the
+    tenant's own MTN account reserves nothing. Each item's failure gives back its own
+    amount from this reservation (``funds_on_final``), each success settles its own.
+    """
+    if account_name_is_tenant_owned(batch.mtn_account):
+        return
+    ledger_reserve_batch(
+        tenant_id=batch.tenant_id,
+        currency=batch.currency,
+        amount=batch.total_amount,
+        source_id=batch.pk,
+    )
+
+
 def funds_on_final(*, transfer: MoneyTransfer) -> None:
     """Post what a transfer's final status means for the money. ``transfer`` is the
     locked row, already in its final status; call it in the status writer's transaction."""
@@ -88,7 +106,11 @@ def funds_on_final(*, transfer: MoneyTransfer) -> None:
                 source_id=transfer.pk,
             )
         return
-    if not ledger_has_reservation(source_object=transfer.kind, source_id=transfer.pk):
+    in_batch = getattr(transfer, "batch_id", None) is not None
+    # A batch's item was reserved with its batch, in the transaction that created both.
+    if not in_batch and not ledger_has_reservation(
+        source_object=transfer.kind, source_id=transfer.pk
+    ):
         # Created before the ledger existed: it reserved nothing, so there is nothing to
         # give back or settle (the money left the platform's wallet as it always did).
         return

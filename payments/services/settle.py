@@ -26,6 +26,7 @@ from payments.models import MoneyTransfer
 from payments.representation import transfer_representation
 from payments.routing import transfer_client
 from payments.schedule import backoff_delay
+from payments.services.batches import payout_batch_item_final
 from payments.services.common import describe_mtn_error, lock_transfer
 from payments.services.funds import funds_on_final
 from payments.states import Status, Submission, can_transition, is_final
@@ -301,6 +302,7 @@ def transfer_transition(
                 object_id=locked.pk,
                 data=transfer_representation(locked),
             )
+            payout_batch_item_final(transfer=locked)
     logger.info(
         "%s %s",
         locked.kind,

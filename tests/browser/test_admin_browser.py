@@ -376,3 +376,61 @@ def test_buttons_and_links_on_an_object_page_line_up(
     assert len(tools) >= 2  # "re-check with MTN" (a button) and "history" (a link)
     assert len({tool.size["height"] for tool in tools}) == 1, [t.size for t in tools]
     assert len({tool.location["y"] for tool in tools}) == 1
+
+
+def test_payout_batches_read_at_1366_px(
+    live_server: Any, browser: Any, wait: Any, support: Any, tenant: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    from payments.tests.admin.test_batch_admin import make_batch
+
+    batch = make_batch(tenant, count=60, failed=2, succeeded=3)
+    make_batch(tenant, count=3, failed=0, succeeded=3)  # a completed one beside it
+    log_in(browser, live_server, wait)
+    browser.set_window_size(1366, 1000)
+
+    browser.get(f"{live_server.url}/admin/payments/payoutbatch/")
+    wait.until(ec.presence_of_element_located((By.ID, "result_list")))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    assert len(rows) == 2
+    progress = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, ".gateway-progress")]
+    assert sorted(progress) == ["3/3 done, 0 failed", "5/60 done, 2 failed"]
+    heights = {row.size["height"] for row in rows}
+    assert max(heights) < 2 * min(heights), heights  # one line per row
+    assert browser.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth"
+    )
+    screenshot(browser, "payout-batch-list", 1366)
+
+    # The batch's page: its payouts, filtered to the failed ones, then the next page of all.
+    browser.get(f"{live_server.url}/admin/payments/payoutbatch/{batch.pk}/change/")
+    section = wait.until(ec.presence_of_element_located((By.ID, "batch-payouts")))
+    assert len(section.find_elements(By.CSS_SELECTOR, "tbody tr")) == 50
+    assert "Page 1 of 2 (60 payouts)" in section.text
+    assert browser.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth"
+    )
+    screenshot(browser, "payout-batch-page", 1366)
+    section.find_element(By.LINK_TEXT, "FAILED").click()
+    wait.until(ec.url_contains("items_status=FAILED"))
+    section = browser.find_element(By.ID, "batch-payouts")
+    failed_rows = section.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert len(failed_rows) == 2
+    assert all("PAYEE_NOT_FOUND" in row.text for row in failed_rows)
+    section.find_element(By.LINK_TEXT, "All").click()
+    wait.until(ec.presence_of_element_located((By.ID, "batch-payouts")))
+    browser.find_element(By.CSS_SELECTOR, "#batch-payouts-pages a[rel=next]").click()
+    wait.until(ec.url_contains("items_page=2"))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#batch-payouts tbody tr")) == 10
+
+    # "Download results (CSV)" answers the report (fetched by the page, with its session).
+    link = browser.find_element(By.ID, "batch-results-csv")
+    head = browser.execute_async_script(
+        "const done = arguments[1];"
+        "fetch(arguments[0]).then(r => r.text().then(t => done(r.status + ' ' + "
+        "r.headers.get('content-type') + ' ' + t.split('\\r\\n').length)));",
+        link.get_attribute("href"),
+    )
+    assert head == "200 text/csv 62"  # the header, 60 payouts and the final line break

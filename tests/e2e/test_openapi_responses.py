@@ -138,6 +138,27 @@ def test_every_endpoint_answers_as_documented(sim, shop, api, checker, merchant,
         assert api.get(f"/api/v1/refunds/{made.json()['id']}/events").status_code == 200
     assert api.get(f"/api/v1/refunds?payment={paid.pk}").json()["results"]
 
+    # --- payout batches ----------------------------------------------------------------------
+    batch = api.post(
+        "/api/v1/payout_batches",
+        {
+            "currency": "EUR",
+            "reference": "payroll-12",
+            "items": [
+                {"payee": OK, "amount": "1.00", "reference": "emp-1"},
+                {"payee": PAYOUT_FAILS, "amount": "1.50", "reference": "emp-2"},
+            ],
+        },
+    )
+    assert batch.status_code == 201, batch.content
+    batch_id = batch.json()["id"]
+    for item in Payout.objects.filter(batch_id=batch_id):
+        settle(item)
+    assert api.get(f"/api/v1/payout_batches/{batch_id}").json()["status"] == "COMPLETED"
+    assert api.get("/api/v1/payout_batches?status=COMPLETED").json()["results"]
+    assert len(api.get(f"/api/v1/payout_batches/{batch_id}/payouts").json()["results"]) == 2
+    assert api.get(f"/api/v1/payout_batches/{batch_id}/payouts.csv").status_code == 200
+
     # --- balances, the statement in JSON and CSV, the payer look-up, health ----------------
     assert api.get("/api/v1/balance").status_code == 200
     assert api.get("/api/v1/balance/transactions?currency=EUR").status_code == 200

@@ -45,13 +45,19 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-CREATES = ("/api/v1/payments", "/api/v1/payouts", "/api/v1/payments/{id}/refunds")
+CREATES = (
+    "/api/v1/payments",
+    "/api/v1/payouts",
+    "/api/v1/payments/{id}/refunds",
+    "/api/v1/payout_batches",
+)
 
 
 @dataclass
 class Seeded:
     headers: dict[str, str]
-    ids: dict[str, list[str]]  # "payments" / "payouts" / "refunds" -> ids of existing objects
+    # "payments" / "payouts" / "refunds" / "payout_batches" -> ids of existing objects
+    ids: dict[str, list[str]]
     tokens: list[str]
 
 
@@ -110,6 +116,18 @@ def seeded(transactional_db, settings) -> Iterator[Seeded]:
             services.transfer_poll(transfer=refund)
         assert Refund.objects.get(pk=refund_id).status == status
         ids["refunds"].append(refund_id)
+    ids["payout_batches"] = []
+    for n in range(2):
+        response = client.post(
+            "/api/v1/payout_batches",
+            json.dumps(
+                {"currency": "EUR", "items": [{"payee": "256772123456", "amount": "1.00"}] * 3}
+            ),
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=f"seed-batch-{n}",
+        )
+        assert response.status_code == 201, response.content
+        ids["payout_batches"].append(response.json()["id"])
     tokens = [
         transfer.callback_token
         for model in (Payment, Payout, Refund)

@@ -40,6 +40,7 @@ PAYOUT_FIELDS = {
     "failure_reason",
     "created_at",
     "updated_at",
+    "batch",  # the payout batch it was created in: null for a lone payout
 }
 
 
@@ -57,6 +58,7 @@ def test_create_payout_answers_201_and_calls_mtn_transfer_once(alice, mtn_http):
     payout = response.json()
     assert set(payout) == PAYOUT_FIELDS
     assert payout["status"] == "PENDING"
+    assert payout["batch"] is None
     assert payout["amount"] == "250.50"
     assert payout["currency"] == "EUR"
     assert payout["payee"] == "46733123454"
