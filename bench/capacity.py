@@ -12,11 +12,11 @@ defaults, ``run_worker``) and a merchant webhook receiver, then measures:
    create to the merchant's webhook, beside the bare insert baseline (``bench/baseline``)
    sent at the same rate in the same run, and create -> webhook p50/p99.
 2. **Capacity** with MTN answering after each of ``--latencies``: ``--clients`` merchant
-   connections creating payments, one client reading a payment, one putting MTN's callback
-   on a payment's callback door. Per latency: creates/s, create p50/p99, read p99,
-   callback-door p99, and create -> MTN's receipt p50/p99 (the simulator logs when each call
-   arrived). MTN's own callbacks are switched off here (lost), so that only the measured
-   callback client posts to the door.
+   connections creating payments, a client reading a payment and one putting MTN's
+   callback on a payment's callback door (each at ``--probe-rate`` a second). Per latency:
+   creates/s, create p50/p99, read p99, callback-door p99, and create -> MTN's receipt
+   p50/p99 (the simulator logs when each call arrived). MTN's own callbacks are switched
+   off here (lost), so that only the measured callback client posts to the door.
 3. **Half rate.** Creates sent at a fixed rate of half the saturating one (MTN at 0 s):
    create -> MTN's receipt p50/p99.
 4. **Burst.** ``--burst`` creates as fast as ``--clients`` connections send them, with the
@@ -636,11 +636,19 @@ class Bench:
         started = time.time()
         window = (started + args.warmup, started + args.warmup + args.seconds)
         # Each client stops sending at the end of the window; what it sent before is waited
-        # for, so a slow answer still counts.
+        # for, so a slow answer still counts. The read and the callback are sent at a fixed
+        # rate (a new connection when the last is still waiting), not one after another: a
+        # single client waiting 15 s per answer would give a p99 of one or two samples.
+        probe_seconds = window[1] - time.time()
+
+        async def probe(make: Callable[[], Request], out: list[Rec]) -> None:
+            recs, _ = await open_loop(port, args.probe_rate, probe_seconds, make, pool=16)
+            out.extend(recs)
+
         await asyncio.gather(
             closed_loop(port, args.clients, self.create, window[1], creates),
-            closed_loop(port, 1, self.read, window[1], reads),
-            closed_loop(port, 1, self.callback, window[1], doors),
+            probe(self.read, reads),
+            probe(self.callback, doors),
         )
 
         def measured(recs: list[Rec]) -> list[Rec]:
@@ -978,6 +986,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=5.0, help="before each measurement")
     parser.add_argument("--clients", type=int, default=64, help="merchant connections creating")
     parser.add_argument("--latencies", default="0,0.5,2", help="MTN's answer delays, seconds")
+    parser.add_argument(
+        "--probe-rate", type=float, default=4.0, help="reads/s and callbacks/s beside the creates"
+    )
     parser.add_argument(
         "--half-rate", type=float, default=0.0, help="creates/s (default: half of MTN at 0 s)"
     )
