@@ -642,10 +642,12 @@ class Bench:
         # rate (a new connection when the last is still waiting), not one after another: a
         # single client waiting 15 s per answer would give a p99 of one or two samples.
         probe_seconds = window[1] - time.time()
+        probes_late: list[int] = []
 
         async def probe(make: Callable[[], Request], out: list[Rec]) -> None:
-            recs, _ = await open_loop(port, args.probe_rate, probe_seconds, make, pool=16)
+            recs, late = await open_loop(port, args.probe_rate, probe_seconds, make, pool=64)
             out.extend(recs)
+            probes_late.append(late)
 
         await asyncio.gather(
             closed_loop(port, args.clients, self.create, window[1], creates),
@@ -675,6 +677,8 @@ class Bench:
             "reads": len(m_reads),
             "callbacks": len(m_doors),
             "errors": sum(1 for r in m_creates + m_reads + m_doors if r.status not in (200, 201)),
+            # Reads and callbacks sent late: all 64 connections of theirs were waiting.
+            "probes_sent_late": sum(probes_late),
             "never_reached_mtn": missing,
             "seconds_to_drain": drained,
             "load_average": load_average(),
@@ -684,7 +688,8 @@ class Bench:
             f"{result['create_p50_ms']:.0f} p99 {result['create_p99_ms']:.0f} ms, read p99 "
             f"{result['read_p99_ms']:.0f} ms, callback p99 {result['callback_p99_ms']:.0f} ms, "
             f"-> MTN p50 {result['to_mtn_p50_ms']:.0f} p99 {result['to_mtn_p99_ms']:.0f} ms "
-            f"(reads {len(m_reads)}, callbacks {len(m_doors)}, errors {result['errors']}, "
+            f"(reads {len(m_reads)}, callbacks {len(m_doors)}, sent late "
+            f"{result['probes_sent_late']}, errors {result['errors']}, "
             f"never reached MTN {missing}; load {result['load_average']})",
             flush=True,
         )
