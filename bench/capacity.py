@@ -228,10 +228,17 @@ async def closed_loop(
 
 
 async def open_loop(
-    port: int, rate: float, seconds: float, make: Callable[[], Request], pool: int = 64
+    port: int,
+    rate: float,
+    seconds: float,
+    make: Callable[[], Request],
+    pool: int = 64,
+    *,
+    fresh: bool = False,
 ) -> tuple[list[Rec], int]:
     """Requests at a fixed ``rate`` for ``seconds``, whatever the answers' pace, over at most
-    ``pool`` connections. Returns the records and how many were sent late (pool all busy)."""
+    ``pool`` connections at once (kept alive, or with ``fresh`` a new one per request).
+    Returns the records and how many were sent late (all ``pool`` were waiting)."""
     free: list[Conn] = []
     slots = asyncio.Semaphore(pool)
     out: list[Rec] = []
@@ -241,10 +248,13 @@ async def open_loop(
         async with slots:
             if time.time() - due > 0.05:
                 late[0] += 1
-            conn = free.pop() if free else Conn(port)
+            conn = free.pop() if free and not fresh else Conn(port)
             rec = await timed(conn, *make())
             out.append(rec)
-            free.append(conn)
+            if fresh:
+                conn.drop()
+            else:
+                free.append(conn)
 
     start = time.time()
     tasks = []
@@ -639,13 +649,17 @@ class Bench:
         window = (started + args.warmup, started + args.warmup + args.seconds)
         # Each client stops sending at the end of the window; what it sent before is waited
         # for, so a slow answer still counts. The read and the callback are sent at a fixed
-        # rate (a new connection when the last is still waiting), not one after another: a
-        # single client waiting 15 s per answer would give a p99 of one or two samples.
+        # rate, not one after another (one client waiting 15 s per answer would give a p99 of
+        # one or two samples), each on a new connection: gunicorn's gthread workers keep a
+        # connection to the worker that accepted it, so one kept-alive connection would
+        # measure the luck of its worker (idle threads or none), not the gateway.
         probe_seconds = window[1] - time.time()
         probes_late: list[int] = []
 
         async def probe(make: Callable[[], Request], out: list[Rec]) -> None:
-            recs, late = await open_loop(port, args.probe_rate, probe_seconds, make, pool=64)
+            recs, late = await open_loop(
+                port, args.probe_rate, probe_seconds, make, pool=64, fresh=True
+            )
             out.extend(recs)
             probes_late.append(late)
 
