@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-postgres lint format bench image-test venv migrate demo clean
+.PHONY: run test test-postgres lint format bench bench-capacity image-test venv migrate demo clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,13 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+	$(PY) bench/capacity.py $(CAPACITY_ARGS)
+
+# Only the capacity scenario (issue 15: MTN answering after 0, 0.5 and 2 s, the whole cost per
+# payment, a burst under MTN_RATE_LIMIT/MTN_MAX_IN_FLIGHT); a few minutes. CAPACITY_ARGS passes
+# options, e.g. CAPACITY_ARGS="--seconds 10 --burst 1000".
+bench-capacity: $(STAMP)
+	$(PY) bench/capacity.py $(CAPACITY_ARGS)
 
 # Builds the Dockerfile as it is and runs migrate, web, worker and the MTN simulator as
 # containers (tests/image): needs root for dockerd; skips, saying why, where it cannot run.

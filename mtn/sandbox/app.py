@@ -3,6 +3,7 @@ the checks every product call passes through, and the timers behind delayed outc
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
@@ -31,6 +32,13 @@ class Sandbox:
         self.stopping = threading.Event()
         self.callbacks = Callbacks(self)
         self._timers: list[threading.Timer] = []
+        self.latency_seconds = config.latency_seconds
+        # MTN calls being handled right now, and the most seen at once since the last reset
+        # (a benchmark's check of the gateway's in-flight limit).
+        self._load_lock = threading.Lock()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._request_seq = 0  # numbers the request log, under state.lock
 
     # --- entry point ------------------------------------------------------------------------
 
@@ -38,30 +46,69 @@ class Sandbox:
         split = urlsplit(raw_path)
         path = unquote(split.path)
         if path.startswith("/_simulator/"):
-            return control.route(self, method, path, body)
+            return control.route(self, method, path, body, split.query)
         query = parse_qs(split.query)
+        received_at = time.time()
+        with self._load_lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
-            reply = self._route(method, path, headers, body, query)
-        except Drop:
-            self._log_request(method, path, headers, None)  # answered nothing
-            raise
-        self._log_request(method, path, headers, reply.status)
+            # A slow MTN: this call waits, the server's other threads do not.
+            if self.latency_seconds > 0:
+                self.sleep(self.latency_seconds)
+            try:
+                reply = self._route(method, path, headers, body, query)
+            except Drop:
+                self._log_request(method, path, headers, None, received_at)  # answered nothing
+                raise
+        finally:
+            with self._load_lock:
+                self.in_flight -= 1
+        self._log_request(method, path, headers, reply.status, received_at)
         return reply
 
-    def _log_request(self, method: str, path: str, headers: Any, status: int | None) -> None:
+    def _log_request(
+        self, method: str, path: str, headers: Any, status: int | None, received_at: float
+    ) -> None:
         sent = {name: headers.get(name) for name in _LOGGED_HEADERS if headers.get(name)}
         with self.state.lock:
+            self._request_seq += 1
             self.state.requests.append(
                 {
+                    "seq": self._request_seq,
                     "method": method,
                     "path": path,
                     "status": status,
                     "reference_id": headers.get("X-Reference-Id"),
                     "headers": sent,
                     "auth": auth.describe_authorization(headers.get("Authorization")),
+                    "received_at": received_at,
                     "at": time.time(),
                 }
             )
+
+    # --- load -------------------------------------------------------------------------------
+
+    def set_latency(self, seconds: Any) -> float:
+        """Make every later MTN call wait ``seconds`` (0 to 600) before it is handled."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float | str):
+            raise ValueError("seconds must be a number")
+        value = float(seconds)
+        if not math.isfinite(value) or not 0 <= value <= 600:
+            raise ValueError("seconds must be between 0 and 600")
+        self.latency_seconds = value
+        return value
+
+    def load(self, *, reset_peak: bool = False) -> dict[str, Any]:
+        """Calls in flight now and the most at once; ``reset_peak`` starts a new peak."""
+        with self._load_lock:
+            if reset_peak:
+                self.peak_in_flight = self.in_flight
+            return {
+                "in_flight": self.in_flight,
+                "peak_in_flight": self.peak_in_flight,
+                "latency_seconds": self.latency_seconds,
+            }
 
     def _route(
         self, method: str, path: str, headers: Any, body: bytes, query: dict[str, list[str]]
@@ -142,6 +189,8 @@ class Sandbox:
                 timer.cancel()
             self._timers.clear()
         self.state.reset()
+        self.latency_seconds = self.config.latency_seconds
+        self.load(reset_peak=True)
 
     def stop(self) -> None:
         self.stopping.set()

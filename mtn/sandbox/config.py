@@ -108,6 +108,10 @@ class SandboxConfig:
     # market answers 404 there. None = on exactly when target_environment is "sandbox".
     provisioning: bool | None = None
     delay_seconds: float = 25.0  # …454: PENDING, then SUCCESSFUL after this long
+    # Every MTN API call (not /_simulator/) waits this long before it is handled, as a slow
+    # or degraded MTN does; only the calling thread waits. Changeable at runtime
+    # (POST /_simulator/latency); the value a reset returns to.
+    latency_seconds: float = 0.0
     callback_method: str = "POST"  # MTN's callback page; PUT is its v2 behaviour
     reason_as_object: bool = False  # the spec's {code, message} instead of the live string
     signed_callback_url: str | None = None  # also send every final callback here

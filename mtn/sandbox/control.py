@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from .wire import Reply, json_or_none
 
@@ -10,7 +11,7 @@ if TYPE_CHECKING:
     from .app import Sandbox
 
 
-def route(sim: Sandbox, method: str, path: str, body: bytes) -> Reply:
+def route(sim: Sandbox, method: str, path: str, body: bytes, query: str = "") -> Reply:
     parts = [p for p in path.split("/") if p][1:]
     state = sim.state
     if parts == ["faults"]:
@@ -44,7 +45,22 @@ def route(sim: Sandbox, method: str, path: str, body: bytes) -> Reply:
     if parts == ["callbacks"] and method == "GET":
         return Reply(200, {"results": state.callback_log()})
     if parts == ["requests"] and method == "GET":
-        return Reply(200, {"results": state.request_log()})
+        return _requests(sim, query)
+    if parts == ["latency"]:
+        if method == "GET":
+            return Reply(200, {"seconds": sim.latency_seconds})
+        if method == "POST":
+            data = json_or_none(body)
+            if not isinstance(data, dict) or set(data) != {"seconds"}:
+                return Reply(400, {"error": 'body must be {"seconds": <number>}'})
+            try:
+                return Reply(200, {"seconds": sim.set_latency(data["seconds"])})
+            except ValueError as exc:
+                return Reply(400, {"error": str(exc)})
+    if parts == ["load"] and method == "GET":
+        return Reply(200, sim.load())
+    if parts == ["load", "reset-peak"] and method == "POST":
+        return Reply(200, sim.load(reset_peak=True))
     if parts == ["market"] and method == "GET":
         return Reply(
             200,
@@ -56,3 +72,24 @@ def route(sim: Sandbox, method: str, path: str, body: bytes) -> Reply:
             },
         )
     return Reply(404, {"error": "unknown simulator control path"})
+
+
+def _requests(sim: Sandbox, query: str) -> Reply:
+    """The request log, optionally only entries after sequence number ``after`` (to read it
+    piece by piece while it grows), of one ``method``, or under a ``path`` prefix."""
+    params = {key: values[-1] for key, values in parse_qs(query).items()}
+    try:
+        after = int(params.get("after", "0"))
+    except ValueError:
+        return Reply(400, {"error": "after must be an integer"})
+    method = params.get("method")
+    prefix = params.get("path", "")
+    with sim.state.lock:
+        entries: list[dict[str, Any]] = [
+            dict(entry)
+            for entry in sim.state.requests
+            if entry.get("seq", 0) > after
+            and (method is None or entry["method"] == method)
+            and entry["path"].startswith(prefix)
+        ]
+    return Reply(200, {"results": entries})

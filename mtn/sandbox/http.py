@@ -105,6 +105,14 @@ class SandboxHandle:
     def expire_tokens(self) -> int:
         return self._sandbox.state.expire_tokens()
 
+    def set_latency(self, seconds: float) -> float:
+        """Make every later MTN call wait ``seconds`` before it is answered."""
+        return self._sandbox.set_latency(seconds)
+
+    def load(self, *, reset_peak: bool = False) -> dict[str, Any]:
+        """MTN calls in flight now, the most at once, and the latency."""
+        return self._sandbox.load(reset_peak=reset_peak)
+
     def reset(self) -> None:
         self._sandbox.reset()
 

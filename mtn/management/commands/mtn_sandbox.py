@@ -59,6 +59,15 @@ class Command(BaseCommand):
             help="How long 46733123454 stays PENDING before turning SUCCESSFUL.",
         )
         parser.add_argument(
+            "--latency",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="Answer every MTN call this many seconds late, as a slow MTN does (other "
+            "calls are not held up); change it while running with POST /_simulator/latency "
+            '{"seconds": 2}.',
+        )
+        parser.add_argument(
             "--callback-method",
             choices=["PUT", "POST"],
             default="POST",
@@ -127,6 +136,9 @@ class Command(BaseCommand):
             if not re.fullmatch(r"[A-Z]{3}", currency):
                 raise CommandError("--currency: an ISO 4217 code such as UGX")
             market["currency"] = currency
+        latency = options["latency"]
+        if not 0 <= latency <= 600:  # also refuses nan
+            raise CommandError("--latency: seconds from 0 to 600")
         if options["credentials"]:
             credentials = _read_credentials(options["credentials"])
             for product in PRODUCTS:
@@ -134,6 +146,7 @@ class Command(BaseCommand):
         config = SandboxConfig(
             **market,
             delay_seconds=options["delay_seconds"],
+            latency_seconds=latency,
             callback_method=options["callback_method"],
             reason_as_object=options["reason_as_object"],
             signed_callback_url=options["signed_callback_url"],
@@ -166,10 +179,11 @@ class Command(BaseCommand):
                 f"Unknown target environment {config.target_environment!r} (known: {known}) "
                 "and no --currency: every currency is accepted."
             )
+        slow = f", answering {latency:g} s late" if latency else ""
         self.stdout.write(
             f"MTN sandbox listening on {handle.base_url} "
-            f"(target environment {config.target_environment!r}, {currency}, callbacks to "
-            f"host {config.provider_callback_host!r} only); Ctrl-C to stop"
+            f"(target environment {config.target_environment!r}, {currency}{slow}, callbacks "
+            f"to host {config.provider_callback_host!r} only); Ctrl-C to stop"
         )
         self.stdout.flush()
         handle.serve_until(stop)
