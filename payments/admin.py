@@ -393,10 +393,10 @@ class TransferAdmin(
         level, text = {
             Applied.APPLIED: (messages.SUCCESS, f"MTN reports {status}; it is now {status}."),
             Applied.UNCHANGED: (messages.INFO, f"MTN confirms {status}; nothing changed."),
-            Applied.FINAL_ALREADY: (
+            Applied.CONTRADICTED: (
                 messages.WARNING,
-                f"MTN reports another final status, but it is already {status}; nothing "
-                "changed. See the audit trail.",
+                f"MTN reports another final status, but it is {status}: flagged for review, "
+                "nothing changed. Resolve it with 'Resolve review'.",
             ),
             Applied.MISMATCH: (
                 messages.WARNING,

@@ -19,3 +19,11 @@ class RefundExceedsPayment(GatewayError):
     code = "refund_exceeds_payment"
     http_status = 422
     default_message = "The refund is larger than what is left to refund of the payment."
+
+
+class PaymentUnderReview(GatewayError):
+    code = "payment_under_review"
+    http_status = 422
+    default_message = (
+        "This payment, or one of its refunds, is flagged for review; it cannot be refunded now."
+    )

@@ -55,7 +55,7 @@ _KEPT_HEADERS = (
 _APPLY_OUTCOMES = {
     Applied.APPLIED: Outcome.APPLIED,
     Applied.UNCHANGED: Outcome.DUPLICATE,
-    Applied.FINAL_ALREADY: Outcome.FINAL_ALREADY,
+    Applied.CONTRADICTED: Outcome.CONTRADICTED,
     Applied.MISMATCH: Outcome.MISMATCH,
     Applied.NOT_FINAL: Outcome.NOT_FINAL,
 }
@@ -138,11 +138,13 @@ def _settled_without_work(
     if reported is None:
         return Outcome.NOT_FINAL, "The body is not a JSON object."
     if is_final(transfer.status):
-        same = reported.status == transfer.status
-        return (
-            Outcome.DUPLICATE if same else Outcome.FINAL_ALREADY,
-            f"The {transfer.kind} is already {transfer.status}.",
-        )
+        if not reported.is_final:
+            return Outcome.NOT_FINAL, f"MTN reported {reported.raw_status!r}."
+        if reported.status == transfer.status and not transfer_mismatch(transfer, reported):
+            return Outcome.DUPLICATE, f"The {transfer.kind} is already {transfer.status}."
+        # A callback that contradicts a final object: confirmed with MTN and compared (When
+        # MTN disagrees), never dropped.
+        return None
     if not reported.is_final and not transfer_mismatch(transfer, reported):
         return Outcome.NOT_FINAL, f"MTN reported {reported.raw_status!r}."
     return None
@@ -166,7 +168,9 @@ def callback_process(
     assert reported is not None  # noqa: S101 - likewise
     problems = transfer_mismatch(transfer, reported)
     if problems:
-        transfer_flag_for_review(transfer=transfer, problems=problems, source="callback")
+        transfer_flag_for_review(
+            transfer=transfer, problems=problems, source="callback", mtn_status=reported
+        )
         return _finish(
             callback, Outcome.MISMATCH, f"Differs from our record: {', '.join(problems)}."
         )

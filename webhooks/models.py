@@ -96,6 +96,7 @@ class MtnCallback(models.Model):
         APPLIED = "applied", "Applied"
         DUPLICATE = "duplicate", "Duplicate: the payment already had this status"
         FINAL_ALREADY = "final_already", "Ignored: the payment was already final"
+        CONTRADICTED = "contradicted", "MTN reports another final status: flagged for review"
         UNCONFIRMED = "unconfirmed", "Not confirmed by MTN's status endpoint"
         MISMATCH = "mismatch", "Amount, currency or party differ: flagged for review"
         UNMATCHED = "unmatched", "No known payment"
