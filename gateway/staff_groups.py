@@ -3,7 +3,8 @@
 - **Support**: may view everything in the console (payments, payouts, refunds, callbacks,
   deliveries, the audit trail, tenants, keys, balances) and change nothing.
 - **Money operators**: Support's view, plus re-check a transfer with MTN, redeliver a
-  merchant webhook, and (once the ledger exists) adjust a tenant's balance.
+  merchant webhook, resolve a transfer flagged for review (accept MTN's status, which posts
+  a ledger correction, or keep ours), and adjust a tenant's balance.
 
 Kept in step by ``staff_groups_sync``, run after every ``migrate`` (as Django creates model
 permissions) and by ``manage.py setup_staff_groups``. It only adds: a permission someone
@@ -24,14 +25,21 @@ MONEY_OPERATORS = "Money operators"
 # (app label, model name, codename, name): permissions of actions, not of a model's rows.
 RECHECK_PERMISSION = "payments.recheck_transfer"
 REDELIVER_PERMISSION = "webhooks.redeliver_merchantdelivery"
+RESOLVE_PERMISSION = "payments.resolve_review"
 ADJUST_BALANCE_PERMISSION = "ledger.adjust_balance"  # defined by the ledger app, when present
 CUSTOM_PERMISSIONS = (
     ("payments", "payment", "recheck_transfer", "Can re-check payments and payouts with MTN"),
     ("webhooks", "merchantdelivery", "redeliver_merchantdelivery", "Can redeliver webhooks"),
+    ("payments", "payment", "resolve_review", "Can resolve transfers flagged for review"),
 )
 # Apps whose rows support staff look at.
 VIEWED_APPS = ("gateway", "payments", "webhooks", "tenants", "mtn", "ledger")
-OPERATOR_ACTIONS = (RECHECK_PERMISSION, REDELIVER_PERMISSION, ADJUST_BALANCE_PERMISSION)
+OPERATOR_ACTIONS = (
+    RECHECK_PERMISSION,
+    REDELIVER_PERMISSION,
+    RESOLVE_PERMISSION,
+    ADJUST_BALANCE_PERMISSION,
+)
 
 
 def staff_groups_sync(*, apps: Any = global_apps, using: str = DEFAULT_DB_ALIAS) -> None:

@@ -192,8 +192,12 @@ class LedgerTransaction(AppendOnlyModel):
         db_table = "ledger_transaction"
         ordering = ["-created_at", "-id"]
         constraints = [
+            # A correction is the exception: an object MTN contradicts again after a first
+            # correction gets a second one. Its once-only guard is the review flag, cleared
+            # under the object's row lock in the same transaction.
             models.UniqueConstraint(
                 fields=["source_object", "source_id", "type"],
+                condition=~Q(type="correction"),
                 name="ledger_transaction_unique_source",
             ),
         ]

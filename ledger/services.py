@@ -257,8 +257,8 @@ def ledger_correction(
     account kind to the amount added to it (they must sum to zero), ``fee`` the change of the
     platform's fee as the statement shows it.
 
-    Type ``correction``, one per source object (a second call returns the first and changes
-    nothing). The statement shows ``net`` = the change of ``available`` and ``amount = net
+    Type ``correction``; every call posts (an object MTN contradicts again after a
+    correction is corrected again): the caller guards against doing it twice. The statement shows ``net`` = the change of ``available`` and ``amount = net
     + fee``. Raises ``InsufficientFunds`` when it would take more than the tenant's
     available balance, ``LedgerInvariantError`` when another account would go negative,
     ``ValueError`` for an empty reason or a change with too many decimals; then nothing is

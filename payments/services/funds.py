@@ -23,6 +23,7 @@ so a callback and a poll that race credit a payment once.
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django.db.models import F
@@ -76,7 +77,7 @@ def funds_reserve(*, transfer: MoneyTransfer) -> None:
     )
 
 
-def refund_guard_review(*, payment_id: object) -> None:
+def refund_guard_review(*, payment_id: uuid.UUID) -> None:
     """Refuse a new refund while MTN's word about the payment or one of its refunds is in
     doubt: another could give back money that MTN never took, or refund it twice."""
     flagged = Payment.objects.filter(pk=payment_id, needs_review=True).exists() or (

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 ACCEPT_MTN = "accept_mtn"
 KEEP = "keep"
 DECISIONS = (ACCEPT_MTN, KEEP)
-_EVENT_NAMES = {Status.SUCCESSFUL: "succeeded", Status.FAILED: "failed"}
+_EVENT_NAMES: dict[str, str] = {Status.SUCCESSFUL: "succeeded", Status.FAILED: "failed"}
 
 
 class ResolutionRefused(ValueError):

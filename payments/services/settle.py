@@ -209,6 +209,7 @@ def transfer_apply_mtn_status(
 _PROBLEM_TEXT = {
     "amount_missing": "MTN's SUCCESSFUL answer has no readable amount",
     "currency_missing": "MTN's SUCCESSFUL answer has no currency",
+    "not_found": "MTN's status endpoint does not know this reference (never received)",
 }
 
 
@@ -248,7 +249,7 @@ def transfer_flag_for_review(
     """
     with transaction.atomic():
         locked = lock_transfer(transfer)
-        if "status" in problems and locked.status == mtn_status.status:
+        if {"status", "not_found"} & set(problems) and locked.status == mtn_status.status:
             return locked  # resolved meanwhile: MTN and the object now agree
         reason = review_reason(locked, problems, mtn_status)
         claim_status = mtn_status.status[:16]
