@@ -201,9 +201,35 @@ def transfer_apply_mtn_status(
             transfer=transfer, problems=["status"], source=source, mtn_status=mtn_status
         )
         return ApplyResult(flagged, Applied.CONTRADICTED)
+    if not transition.changed and transition.transfer.needs_review:
+        _note_agreement(transition.transfer, mtn_status, source)
     return ApplyResult(
         transition.transfer, Applied.APPLIED if transition.changed else Applied.UNCHANGED
     )
+
+
+def _note_agreement(transfer: MoneyTransfer, mtn_status: TransactionStatus, source: str) -> None:
+    """MTN changed its mind back: it now agrees with a flagged object's status. Its latest
+    word becomes the claim (so that accepting MTN's status moves nothing); the flag stays for
+    a person to close, with the change in the audit trail."""
+    with transaction.atomic():
+        locked = lock_transfer(transfer)
+        if not locked.needs_review or locked.mtn_claim_status == mtn_status.status:
+            return
+        locked.mtn_claim_status = mtn_status.status[:16]
+        locked.mtn_claim = dict(mtn_status.raw)
+        locked.review_reason = (
+            f"MTN now reports {mtn_status.status}, as we do (earlier: {locked.review_reason})"
+        )[:500]
+        locked.save(update_fields=["mtn_claim_status", "mtn_claim", "review_reason", "updated_at"])
+        audit_record(
+            tenant=locked.tenant,
+            object_type=locked.kind,
+            object_id=locked.pk,
+            action=f"{locked.kind}.mtn_agrees",
+            actor=Actor.mtn(),
+            data={"source": source, "mtn_status": mtn_status.status, "mtn": dict(mtn_status.raw)},
+        )
 
 
 _PROBLEM_TEXT = {
