@@ -258,11 +258,11 @@ def ledger_correction(
     platform's fee as the statement shows it.
 
     Type ``correction``; every call posts (an object MTN contradicts again after a
-    correction is corrected again): the caller guards against doing it twice. The statement shows ``net`` = the change of ``available`` and ``amount = net
-    + fee``. Raises ``InsufficientFunds`` when it would take more than the tenant's
-    available balance, ``LedgerInvariantError`` when another account would go negative,
-    ``ValueError`` for an empty reason or a change with too many decimals; then nothing is
-    written.
+    correction is corrected again): the caller guards against doing it twice. The statement
+    shows ``net`` = the change of ``available`` and ``amount = net + fee``. Raises
+    ``InsufficientFunds`` when it would take more than the tenant's available balance,
+    ``LedgerInvariantError`` when another account would go negative, ``ValueError`` for an
+    empty reason or a change with too many decimals; then nothing is written.
     """
     reason = reason.strip()
     if not reason:

@@ -268,8 +268,10 @@ PayoutEventsView = _view(TransferEventsView, Payout, PayoutCreateSerializer, _pa
             422: error(
                 "`payment_not_refundable` (the payment is not SUCCESSFUL), "
                 "`refund_exceeds_payment` (more than is left to refund), `insufficient_funds` "
-                "(the tenant's available balance is smaller), all stored under the "
-                "Idempotency-Key; or `idempotency_key_reused`."
+                "(the tenant's available balance is smaller), `payment_under_review` (the "
+                "payment, or one of its refunds, is flagged for review because MTN's record "
+                "differs from ours; staff resolve it), all stored under the "
+                "Idempotency-Key; or `idempotency_key_reused`. Nothing is created."
             ),
         },
     )
