@@ -26,7 +26,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from gateway.money import currency_decimals
@@ -80,9 +80,11 @@ def funds_reserve(*, transfer: MoneyTransfer) -> None:
 def refund_guard_review(*, payment_id: uuid.UUID) -> None:
     """Refuse a new refund while MTN's word about the payment or one of its refunds is in
     doubt: another could give back money that MTN never took, or refund it twice."""
-    flagged = Payment.objects.filter(pk=payment_id, needs_review=True).exists() or (
-        Refund.objects.filter(payment_id=payment_id, needs_review=True).exists()
-    )
+    # One query: the payment's own flag, or any of its refunds' (the partial index on
+    # needs_review holds only flagged rows).
+    flagged = Payment.objects.filter(
+        Q(needs_review=True) | Q(refunds__needs_review=True), pk=payment_id
+    ).exists()
     if flagged:
         raise PaymentUnderReview(
             "This payment, or one of its refunds, is flagged for review because MTN's record "
