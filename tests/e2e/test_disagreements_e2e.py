@@ -183,3 +183,34 @@ def test_a_payout_mtn_fails_after_success_is_found_by_reconcile_and_given_back(s
     assert (payout.status, payout.failure_code) == ("FAILED", "PAYEE_NOT_FOUND")
     assert available(shop) == before + Decimal("12.50")
     assert ledger_verify() == []
+
+
+def test_the_daily_run_covers_yesterday_once_and_wallets_show_their_change(sim, shop, settings):
+    from datetime import UTC, datetime
+
+    from payments.models import ReconcileRun
+    from payments.services.reconcile import reconcile_daily
+
+    settings.RECONCILE_HOUR = 2
+    response = create(shop.client)
+    payment = Payment.objects.get(pk=response.json()["id"])
+    drive(payment)
+    Payment.objects.filter(pk=payment.pk).update(
+        finalized_at=datetime(2026, 12, 5, 13, 0, tzinfo=UTC)
+    )
+
+    assert reconcile_daily(now=datetime(2026, 12, 6, 1, 59, tzinfo=UTC)) is None  # not yet
+    run = reconcile_daily(now=datetime(2026, 12, 6, 2, 0, tzinfo=UTC))
+    again = reconcile_daily(now=datetime(2026, 12, 6, 9, 0, tzinfo=UTC))
+
+    assert run is not None
+    assert again is None  # one run per day, whichever worker comes first
+    assert (str(run.daily_for), run.checked, run.disagreements) == ("2026-12-05", 1, 0)
+    assert {(w["account"], w["product"]) for w in run.wallets} == {
+        ("default", "collection"),
+        ("default", "disbursement"),
+    }
+    out = io.StringIO()
+    call_command("reconcile", "--since", "2026-12-06T00:00:00Z", stdout=out)
+    assert "since the last run: MTN +0, ledger +0" in out.getvalue()
+    assert ReconcileRun.objects.count() == 2
