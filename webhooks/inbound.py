@@ -61,6 +61,17 @@ _APPLY_OUTCOMES = {
 }
 
 
+# A SUCCESSFUL without a readable amount or currency is not a difference a callback can prove
+# on its own: MTN's status endpoint (or, with verification off, applying it) decides.
+_MISSING = frozenset({"amount_missing", "currency_missing"})
+
+
+def _differences(transfer: MoneyTransfer, reported: TransactionStatus) -> list[str]:
+    """What the callback reports differently from our record (amount, currency, party,
+    externalId), leaving out what it merely lacks."""
+    return [p for p in transfer_mismatch(transfer, reported) if p not in _MISSING]
+
+
 def transfer_by_token(token: str) -> MoneyTransfer | None:
     """The payment, payout or refund whose callback URL carries ``token``, or None."""
     if not token or len(token) > 64 or "\x00" in token:
@@ -140,12 +151,12 @@ def _settled_without_work(
     if is_final(transfer.status):
         if not reported.is_final:
             return Outcome.NOT_FINAL, f"MTN reported {reported.raw_status!r}."
-        if reported.status == transfer.status and not transfer_mismatch(transfer, reported):
+        if reported.status == transfer.status and not _differences(transfer, reported):
             return Outcome.DUPLICATE, f"The {transfer.kind} is already {transfer.status}."
         # A callback that contradicts a final object: confirmed with MTN and compared (When
         # MTN disagrees), never dropped.
         return None
-    if not reported.is_final and not transfer_mismatch(transfer, reported):
+    if not reported.is_final and not _differences(transfer, reported):
         return Outcome.NOT_FINAL, f"MTN reported {reported.raw_status!r}."
     return None
 
@@ -166,7 +177,7 @@ def callback_process(
         return _finish(callback, *settled)
     assert transfer is not None  # noqa: S101 - _settled_without_work settles a missing one
     assert reported is not None  # noqa: S101 - likewise
-    problems = transfer_mismatch(transfer, reported)
+    problems = _differences(transfer, reported)
     if problems:
         transfer_flag_for_review(
             transfer=transfer, problems=problems, source="callback", mtn_status=reported

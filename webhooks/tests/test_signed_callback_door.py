@@ -546,3 +546,34 @@ def test_payout_failure_callback_lands_in_failure_reason(http, mtn, payout, unve
     payout = Payout.objects.get(pk=payout.pk)
     assert (payout.status, payout.failure_code) == ("FAILED", "PAYEE_NOT_FOUND")
     assert MerchantDelivery.objects.get().event_type == "payout.failed"
+
+
+def test_a_callback_without_an_amount_is_confirmed_with_mtn_and_applied_at_its_word(
+    http, mtn, payment, settings
+):
+    settings.MTN_VERIFY_CALLBACKS = True
+    mtn_says(mtn, payment, "SUCCESSFUL")
+    body = mtn_body(payment, "SUCCESSFUL")
+    del body["amount"]
+
+    post_signed(http, body)
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.needs_review) == ("SUCCESSFUL", False)
+    assert status_calls(mtn) == 1
+
+
+def test_an_unverified_successful_without_an_amount_is_flagged_not_applied(
+    http, mtn, payment, unverified
+):
+    body = mtn_body(payment, "SUCCESSFUL")
+    del body["amount"]
+
+    post_signed(http, body)
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.needs_review) == ("PENDING", True)
+    assert MtnCallback.objects.get().outcome == MtnCallback.Outcome.MISMATCH
+    assert list(MerchantDelivery.objects.values_list("event_type", flat=True)) == [
+        "payment.needs_review"
+    ]
