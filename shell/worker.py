@@ -155,7 +155,8 @@ class Worker:
             close_old_connections()
             try:
                 counts = self.run_once()
-                self._reconcile_if_due(timezone.now())
+                if not self.stop_event.is_set():
+                    self._reconcile_if_due(timezone.now())
             except Exception as exc:
                 if not is_database_unavailable(exc):
                     logger.exception("worker: round failed; retrying shortly")

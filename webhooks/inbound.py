@@ -149,8 +149,8 @@ def _settled_without_work(
     if reported is None:
         return Outcome.NOT_FINAL, "The body is not a JSON object."
     if is_final(transfer.status):
-        if not reported.is_final:
-            return Outcome.NOT_FINAL, f"MTN reported {reported.raw_status!r}."
+        if not reported.is_final:  # a stale PENDING after the end: nothing to compare
+            return Outcome.FINAL_ALREADY, f"The {transfer.kind} is already {transfer.status}."
         if reported.status == transfer.status and not _differences(transfer, reported):
             return Outcome.DUPLICATE, f"The {transfer.kind} is already {transfer.status}."
         # A callback that contradicts a final object: confirmed with MTN and compared (When
