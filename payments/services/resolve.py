@@ -207,4 +207,5 @@ def _correct(locked: MoneyTransfer, *, target: str, reason: str, actor: Actor) -
         object_type=locked.kind,
         object_id=locked.pk,
         data={**transfer_representation(locked), "corrected": True},
+        review=True,
     )

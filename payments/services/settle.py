@@ -317,6 +317,7 @@ def transfer_flag_for_review(
             object_type=locked.kind,
             object_id=locked.pk,
             data=transfer_representation(locked),
+            review=True,
         )
     logger.warning(
         "%s %s flagged for review: %s",

@@ -64,7 +64,7 @@ def _implied(objects, *, funding: Decimal, percent: Decimal) -> tuple[Decimal, D
 
 
 @settings(
-    max_examples=25,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -289,3 +289,25 @@ def test_accept_mtn_refuses_a_claim_with_another_amount(tenant):
             transfer=payout, decision=services.ACCEPT_MTN, reason="x", actor=STAFF
         )
     assert Payout.objects.get(pk=payout.pk).needs_review is True
+
+
+def test_mtn_changing_its_mind_twice_is_flagged_and_corrected_twice(tenant):
+    payment = paid(tenant, amount="1000")
+    for status in ("FAILED", "SUCCESSFUL"):
+        mtn_says(payment, status)
+        services.transfer_resolve(
+            transfer=payment, decision=services.ACCEPT_MTN, reason=status, actor=STAFF
+        )
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.needs_review) == (Status.SUCCESSFUL, False)
+    assert available(tenant) == Decimal("1000")
+    assert LedgerTransaction.objects.filter(type="correction").count() == 2
+    assert events("payment") == [
+        "payment.succeeded",
+        "payment.needs_review",
+        "payment.failed",
+        "payment.needs_review",
+        "payment.succeeded",
+    ]
+    assert ledger_verify() == []
