@@ -293,12 +293,17 @@ def _execute(claim: Claim, prepared: Any, execute: Callable[[Any, Claim], Execut
     except BaseException:
         _release(claim)
         raise
-    if not executed.stored:
-        _complete(claim, executed)
+    if not executed.stored and not _complete(claim, executed):
+        # A refusal decided while another request with this key ran (typically: against the
+        # winner's own payout or refund). It is not this key's answer: answer the winner's
+        # (409 while it runs, its stored answer after), never our own.
+        raise IdempotencyKeyTaken()
     return Response(executed.body, status=executed.status)
 
 
-def _complete(claim: Claim, executed: Executed) -> None:
+def _complete(claim: Claim, executed: Executed) -> bool:
+    """Store ``executed`` as the key's answer. False when the key turned out to belong to
+    another request (ours never inserted it): then nothing was stored."""
     done = {
         "state": IdempotencyKey.State.COMPLETED,
         "response_status": executed.status,
@@ -308,7 +313,7 @@ def _complete(claim: Claim, executed: Executed) -> None:
     row = claim if isinstance(claim, IdempotencyKey) else claim.row
     if row is not None:
         IdempotencyKey.objects.filter(pk=row.pk).update(**done)
-        return
+        return True
     # The work answered before creating anything (so before inserting the key): store it.
     assert isinstance(claim, NewClaim)  # noqa: S101 - narrowing for the type checker
     now = timezone.now()
@@ -324,7 +329,8 @@ def _complete(claim: Claim, executed: Executed) -> None:
                 **done,
             )
     except IntegrityError:
-        return  # another request has the key now; its own answer will be stored
+        return False  # another request has the key now; its own answer will be stored
+    return True
 
 
 def _release(claim: Claim) -> None:

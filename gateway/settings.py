@@ -382,6 +382,15 @@ DEV_MTN_WEBHOOK_SECRET = "dev-mtn-webhook-secret"  # noqa: S105 - the developmen
 MTN_WEBHOOK_SECRET = env_str("MTN_WEBHOOK_SECRET", DEV_MTN_WEBHOOK_SECRET)
 MTN_VERIFY_CALLBACKS = env_bool("MTN_VERIFY_CALLBACKS", True)
 MTN_STATUS_POLL_AFTER_SECONDS = env_int("MTN_STATUS_POLL_AFTER_SECONDS", 60)
+# The UTC hour at which the worker runs `reconcile` for the previous day (When MTN disagrees).
+RECONCILE_HOUR = env_int("RECONCILE_HOUR", 2)
+if not 0 <= RECONCILE_HOUR <= 23:
+    raise ImproperlyConfigured(
+        f"RECONCILE_HOUR must be an hour from 0 to 23, not {RECONCILE_HOUR}."
+    )
+# Status calls per second that `reconcile` makes to one MTN account: a share of its limit,
+# so that the day's live traffic keeps the rest.
+RECONCILE_CALLS_PER_SECOND = env_float("RECONCILE_CALLS_PER_SECOND", 10.0)
 # HTTP timeouts for every call to MTN (connect, read), in seconds.
 MTN_CONNECT_TIMEOUT = env_float("MTN_CONNECT_TIMEOUT", 3.05)
 MTN_READ_TIMEOUT = env_float("MTN_READ_TIMEOUT", 10.0)

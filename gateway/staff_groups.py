@@ -3,8 +3,9 @@
 - **Support**: may view everything in the console (payments, payouts, refunds, callbacks,
   deliveries, the audit trail, tenants, keys, balances) and change nothing.
 - **Money operators**: Support's view, plus re-check a transfer with MTN, check an MTN
-  account with MTN, redeliver a merchant webhook, and adjust a tenant's balance: every
-  action that makes the gateway call MTN or move money.
+  account with MTN, redeliver a merchant webhook, resolve a transfer flagged for review
+  (accept MTN's status, which posts a ledger correction, or keep ours), and adjust a
+  tenant's balance: every action that makes the gateway call MTN or move money.
 
 Kept in step by ``staff_groups_sync``, run after every ``migrate`` (as Django creates model
 permissions) and by ``manage.py setup_staff_groups``. It only adds: a permission someone
@@ -26,17 +27,20 @@ MONEY_OPERATORS = "Money operators"
 RECHECK_PERMISSION = "payments.recheck_transfer"
 REDELIVER_PERMISSION = "webhooks.redeliver_merchantdelivery"
 CHECK_MTN_ACCOUNT_PERMISSION = "mtn.check_mtnaccount"
+RESOLVE_PERMISSION = "payments.resolve_review"
 ADJUST_BALANCE_PERMISSION = "ledger.adjust_balance"  # defined by the ledger app, when present
 CUSTOM_PERMISSIONS = (
     ("payments", "payment", "recheck_transfer", "Can re-check payments and payouts with MTN"),
     ("webhooks", "merchantdelivery", "redeliver_merchantdelivery", "Can redeliver webhooks"),
     ("mtn", "mtnaccount", "check_mtnaccount", "Can check MTN accounts with MTN"),
+    ("payments", "payment", "resolve_review", "Can resolve transfers flagged for review"),
 )
 # Apps whose rows support staff look at.
 VIEWED_APPS = ("gateway", "payments", "webhooks", "tenants", "mtn", "ledger")
 OPERATOR_ACTIONS = (
     RECHECK_PERMISSION,
     REDELIVER_PERMISSION,
+    RESOLVE_PERMISSION,
     ADJUST_BALANCE_PERMISSION,
     CHECK_MTN_ACCOUNT_PERMISSION,
 )

@@ -25,9 +25,11 @@ else:
     EntryInline = admin.TabularInline
 
 
-def _tenant_link(tenant_id: Any) -> SafeString | str:
+def _tenant_link(tenant_id: Any, stripe: int = 0) -> SafeString | str:
     if tenant_id is None:
-        return "platform"
+        # The platform's accounts are striped (ledger.models.PLATFORM_STRIPES): a platform
+        # balance is the sum of its stripes' rows (filter by kind and currency to see them).
+        return f"platform (stripe {stripe})"
     url = reverse("admin:tenants_tenant_change", args=[tenant_id])
     return format_html("<a href='{}'>{}</a>", url, tenant_id)
 
@@ -53,7 +55,7 @@ class LedgerAccountAdmin(ReadOnlyAdminMixin, IdentifierSearchMixin, ModelAdmin):
 
     @admin.display(description="owner")
     def owner(self, obj: LedgerAccount) -> SafeString | str:
-        return _tenant_link(obj.tenant_id)
+        return _tenant_link(obj.tenant_id, obj.stripe)
 
     @admin.display(description="entries")
     def entries_link(self, obj: LedgerAccount) -> SafeString:

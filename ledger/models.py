@@ -54,9 +54,12 @@ class TransactionType(models.TextChoices):
     REFUND_FAILURE = "refund_failure"
     REFUND_SETTLED = "refund_settled"
     ADJUSTMENT = "adjustment"
+    # A person accepted MTN's final status over ours (``transfer_resolve --accept-mtn``): the
+    # difference between what was posted and what MTN's status would have posted.
+    CORRECTION = "correction"
 
 
-# The types a tenant's statement lists (the contract's six): the ones that move `available`.
+# The types a tenant's statement lists (the contract's): the ones that move `available`.
 STATEMENT_TYPES = (
     TransactionType.PAYMENT,
     TransactionType.PAYOUT,
@@ -64,7 +67,20 @@ STATEMENT_TYPES = (
     TransactionType.REFUND,
     TransactionType.REFUND_FAILURE,
     TransactionType.ADJUSTMENT,
+    TransactionType.CORRECTION,
 )
+
+# The platform's accounts of a currency are spread over this many rows ("stripes") each,
+# and a tenant's postings always use the same one (``platform_stripe``): settlements of
+# different tenants then rarely wait on the same row lock. A platform balance is the sum of
+# its stripes. Never lower it: postings of a tenant must keep finding the stripe its
+# earlier postings credited (a correction debits the fee it credited).
+PLATFORM_STRIPES = 32
+
+
+def platform_stripe(tenant_id: uuid.UUID) -> int:
+    """The stripe of the platform's accounts that ``tenant_id``'s postings use."""
+    return tenant_id.int % PLATFORM_STRIPES
 
 
 class SourceObject(models.TextChoices):
@@ -85,6 +101,8 @@ class LedgerAccount(models.Model):
     tenant_id = models.UUIDField(null=True, blank=True)
     currency = models.CharField(max_length=3)
     kind = models.CharField(max_length=24, choices=AccountKind.choices)
+    # Which of the platform's rows of (currency, kind) this is; 0 for a tenant's accounts.
+    stripe = models.PositiveSmallIntegerField(default=0)
     balance = models.DecimalField(
         max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_DECIMALS, default=0
     )
@@ -102,9 +120,13 @@ class LedgerAccount(models.Model):
                 name="ledger_account_unique_tenant",
             ),
             models.UniqueConstraint(
-                fields=["currency", "kind"],
+                fields=["currency", "kind", "stripe"],
                 condition=Q(tenant_id__isnull=True),
-                name="ledger_account_unique_platform",
+                name="ledger_account_unique_platform_stripe",
+            ),
+            models.CheckConstraint(
+                condition=Q(tenant_id__isnull=True) | Q(stripe=0),
+                name="ledger_account_tenant_unstriped",
             ),
             models.CheckConstraint(
                 condition=Q(balance__gte=0) | ~Q(kind__in=[k.value for k in NON_NEGATIVE_KINDS]),
@@ -121,7 +143,8 @@ class LedgerAccount(models.Model):
 
     def __str__(self) -> str:
         owner = str(self.tenant_id) if self.tenant_id else "platform"
-        return f"{owner} {self.currency} {self.kind}"
+        stripe = f" #{self.stripe}" if self.tenant_id is None else ""
+        return f"{owner} {self.currency} {self.kind}{stripe}"
 
 
 class AppendOnlyQuerySet(models.QuerySet[Any]):
@@ -172,8 +195,12 @@ class LedgerTransaction(AppendOnlyModel):
         db_table = "ledger_transaction"
         ordering = ["-created_at", "-id"]
         constraints = [
+            # A correction is the exception: an object MTN contradicts again after a first
+            # correction gets a second one. Its once-only guard is the review flag, cleared
+            # under the object's row lock in the same transaction.
             models.UniqueConstraint(
                 fields=["source_object", "source_id", "type"],
+                condition=~Q(type="correction"),
                 name="ledger_transaction_unique_source",
             ),
         ]

@@ -14,6 +14,9 @@ Guarantees shared by every function here:
 - Deadlock-free: the accounts a posting changes are updated in ascending id order. A
   tenant's ``available`` and ``reserved`` accounts are created together in one statement,
   available first, so available's id is always the smaller of the two.
+- The platform's accounts are striped (``ledger.models.PLATFORM_STRIPES``): a tenant's
+  postings use the platform rows of its own stripe, so that tenants settling at once do not
+  all queue on one ``fees`` and one ``mtn_collection`` row per currency.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from ledger.models import (
     LedgerTransaction,
     SourceObject,
     TransactionType,
+    platform_stripe,
 )
 from ledger.selectors import balance_get
 
@@ -271,6 +275,46 @@ def ledger_adjust(
     return posted
 
 
+def ledger_correction(
+    *,
+    tenant_id: uuid.UUID,
+    currency: str,
+    source_object: str,
+    source_id: uuid.UUID,
+    changes: dict[AccountKind, Decimal],
+    fee: Decimal,
+    reason: str,
+) -> LedgerTransaction:
+    """Post what a person's acceptance of MTN's final status changes: ``changes`` maps each
+    account kind to the amount added to it (they must sum to zero), ``fee`` the change of the
+    platform's fee as the statement shows it.
+
+    Type ``correction``; every call posts (an object MTN contradicts again after a
+    correction is corrected again): the caller guards against doing it twice. The statement
+    shows ``net`` = the change of ``available`` and ``amount = net + fee``. Raises
+    ``InsufficientFunds`` when it would take more than the tenant's available balance,
+    ``LedgerInvariantError`` when another account would go negative, ``ValueError`` for an
+    empty reason or a change with too many decimals; then nothing is written.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("A correction needs a reason.")
+    for amount in (*changes.values(), fee):
+        _check_decimals(amount, currency)
+    net = changes.get(AccountKind.AVAILABLE, Decimal(0))
+    return _post(
+        type=TransactionType.CORRECTION,
+        tenant_id=tenant_id,
+        currency=currency,
+        amount=net + fee,
+        fee=fee,
+        source_object=SourceObject(source_object),
+        source_id=source_id,
+        memo=reason[:MAX_REASON_LENGTH],
+        legs=[_Leg(kind, amount) for kind, amount in changes.items() if amount != 0],
+    )
+
+
 # --- checks ----------------------------------------------------------------------------------
 
 
@@ -382,9 +426,11 @@ def _existing(*, source_object: str, source_id: uuid.UUID, type: str) -> LedgerT
 def _account_ids(
     *, tenant_id: uuid.UUID, currency: str, kinds: Iterable[AccountKind]
 ) -> dict[AccountKind, int]:
-    """The ids of the accounts a posting needs, creating those that do not exist yet."""
+    """The ids of the accounts a posting needs (the platform's of the tenant's stripe),
+    creating those that do not exist yet."""
     wanted = set(kinds)
-    found = _find_accounts(tenant_id=tenant_id, currency=currency, kinds=wanted)
+    stripe = platform_stripe(tenant_id)
+    found = _find_accounts(tenant_id=tenant_id, currency=currency, kinds=wanted, stripe=stripe)
     if len(found) < len(wanted):
         missing = wanted - set(found)
         if missing & set(TENANT_KINDS):
@@ -399,20 +445,23 @@ def _account_ids(
         platform = sorted(missing - set(TENANT_KINDS))
         if platform:
             LedgerAccount.objects.bulk_create(
-                [LedgerAccount(tenant_id=None, currency=currency, kind=kind) for kind in platform],
+                [
+                    LedgerAccount(tenant_id=None, currency=currency, kind=kind, stripe=stripe)
+                    for kind in platform
+                ],
                 ignore_conflicts=True,
             )
-        found = _find_accounts(tenant_id=tenant_id, currency=currency, kinds=wanted)
+        found = _find_accounts(tenant_id=tenant_id, currency=currency, kinds=wanted, stripe=stripe)
     return found
 
 
 def _find_accounts(
-    *, tenant_id: uuid.UUID, currency: str, kinds: set[AccountKind]
+    *, tenant_id: uuid.UUID, currency: str, kinds: set[AccountKind], stripe: int
 ) -> dict[AccountKind, int]:
     tenant_kinds = [kind.value for kind in kinds if kind in TENANT_KINDS]
     platform_kinds = [kind.value for kind in kinds if kind not in TENANT_KINDS]
     rows = LedgerAccount.objects.filter(currency=currency).filter(
-        _tenant_q(tenant_id, tenant_kinds) | _platform_q(platform_kinds)
+        _tenant_q(tenant_id, tenant_kinds) | _platform_q(platform_kinds, stripe)
     )
     return {AccountKind(kind): pk for pk, kind in rows.values_list("pk", "kind")}
 
@@ -421,8 +470,8 @@ def _tenant_q(tenant_id: uuid.UUID, kinds: list[str]) -> Q:
     return Q(tenant_id=tenant_id, kind__in=kinds) if kinds else Q(pk__in=[])
 
 
-def _platform_q(kinds: list[str]) -> Q:
-    return Q(tenant_id__isnull=True, kind__in=kinds) if kinds else Q(pk__in=[])
+def _platform_q(kinds: list[str], stripe: int) -> Q:
+    return Q(tenant_id__isnull=True, kind__in=kinds, stripe=stripe) if kinds else Q(pk__in=[])
 
 
 # --- the hot path on PostgreSQL --------------------------------------------------------------

@@ -4,7 +4,9 @@ Money records are never edited by hand. A payment's page shows, beside its field
 audit trail, the MTN callbacks received for it and the merchant webhooks sent about it; a
 payment's page also lists its refunds, and a refund's links back to its payment.
 "Re-check status with MTN" asks MTN's status endpoint through ``transfer_recheck``, which
-applies a final answer through the state machine and records who asked.
+applies a final answer through the state machine and records who asked. A transfer flagged
+for review (MTN's record differs) is resolved on its own page, ``<id>/resolve/``, by "Money
+operators" only: accept MTN's status (a ledger correction) or keep ours, with a reason.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
@@ -22,8 +25,10 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
+    HttpResponseRedirect,
     StreamingHttpResponse,
 )
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -44,14 +49,32 @@ from gateway.admin import (
 )
 from gateway.models import AuditEvent
 from gateway.money import format_amount
-from gateway.staff_groups import RECHECK_PERMISSION
+from gateway.staff_groups import RECHECK_PERMISSION, RESOLVE_PERMISSION
 from mtn.errors import MtnError
 from mtn.models import DEFAULT_ACCOUNT, MtnAccount
 from payments.models import MoneyTransfer, Payment, Payout, PayoutBatch, Refund
 from payments.representation import items_csv_lines
-from payments.services import Applied, transfer_recheck
+from payments.services import (
+    ACCEPT_MTN,
+    KEEP,
+    Applied,
+    ResolutionRefused,
+    transfer_recheck,
+    transfer_resolve,
+)
 from payments.states import Status, Submission
 from webhooks.models import MerchantDelivery, MtnCallback
+
+
+class ResolveForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[
+            (ACCEPT_MTN, "Accept MTN's status (posts a ledger correction, tells the merchant)"),
+            (KEEP, "Keep our record (clears the flag)"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
 
 
 @dataclass(frozen=True)
@@ -312,13 +335,73 @@ class TransferAdmin(
     # --- the page's labels ---------------------------------------------------------------
 
     @admin.display(description="needs review")
-    def review_display(self, obj: MoneyTransfer) -> str:
+    def review_display(self, obj: MoneyTransfer) -> SafeString | str:
         if not obj.needs_review:
-            return "No"
-        return (
-            "Yes: a callback or a re-check disagreed with this record (see the audit trail "
-            "and the MTN callbacks below)."
+            return f"No (earlier: {obj.review_reason})" if obj.review_reason else "No"
+        opts = self.model._meta
+        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_resolve", args=[quote(obj.pk)])
+        return format_html(
+            'Yes: {}. MTN\'s answer: <pre>{}</pre><a href="{}">Resolve…</a> (Money operators)',
+            obj.review_reason or "MTN's record differs from ours",
+            pretty_json(obj.mtn_claim),
+            url,
         )
+
+    # --- resolving a review --------------------------------------------------------------
+
+    def get_urls(self) -> list[Any]:
+        opts = self.model._meta
+        return [
+            path(
+                "<path:object_id>/resolve/",
+                self.admin_site.admin_view(self.resolve_view),
+                name=f"{opts.app_label}_{opts.model_name}_resolve",
+            ),
+            *super().get_urls(),
+        ]
+
+    def resolve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Accept MTN's status or keep ours, with a reason: Money operators only."""
+        if not request.user.has_perm(RESOLVE_PERMISSION):
+            raise PermissionDenied
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404(f"No {self.model._meta.verbose_name} with id {object_id!r}.")
+        opts = self.model._meta
+        change_url = reverse(
+            f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)]
+        )
+        form = ResolveForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = transfer_resolve(
+                    transfer=obj,
+                    decision=form.cleaned_data["decision"],
+                    reason=form.cleaned_data["reason"],
+                    actor=staff_actor(request),
+                )
+            except ResolutionRefused as exc:
+                self.message_user(request, f"Nothing changed: {exc}", messages.ERROR)
+            else:
+                if result.changed:
+                    self.message_user(
+                        request,
+                        f"Resolved: {result.previous_status} -> {result.transfer.status}.",
+                        messages.SUCCESS,
+                    )
+                else:
+                    self.message_user(request, "It was not flagged; nothing changed.")
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": opts,
+            "title": f"Resolve the review of {obj.kind} {obj.pk}",
+            "object": obj,
+            "claim": pretty_json(obj.mtn_claim),
+            "form": form,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/payments/resolve_review.html", context)
 
     @admin.display(description="MTN account")
     def account_page_display(self, obj: MoneyTransfer) -> SafeString | str:
@@ -403,10 +486,10 @@ class TransferAdmin(
         level, text = {
             Applied.APPLIED: (messages.SUCCESS, f"MTN reports {status}; it is now {status}."),
             Applied.UNCHANGED: (messages.INFO, f"MTN confirms {status}; nothing changed."),
-            Applied.FINAL_ALREADY: (
+            Applied.CONTRADICTED: (
                 messages.WARNING,
-                f"MTN reports another final status, but it is already {status}; nothing "
-                "changed. See the audit trail.",
+                f"MTN reports another final status, but it is {status}: flagged for review, "
+                "nothing changed. Resolve it with its page's 'Resolve…'.",
             ),
             Applied.MISMATCH: (
                 messages.WARNING,
@@ -420,12 +503,19 @@ class TransferAdmin(
 
 @admin.register(Payment)
 class PaymentAdmin(TransferAdmin):
+    own_fields = ("reference", "description", "metadata_display", "fee_percent_display")
     partial_search_fields = ("reference",)
     phone_search_fields = ("payer",)
     search_help_text = (
         "A payment id or MTN reference ID (whole, or its first characters), an MTN financial "
         "transaction ID, a payer number (+256… or part of it), or part of a merchant reference."
     )
+
+    @admin.display(description="collection fee (captured at creation)")
+    def fee_percent_display(self, obj: Payment) -> str:
+        if obj.collection_fee_percent is None:
+            return "not captured: the tenant's percent when it settles"
+        return f"{obj.collection_fee_percent} %"
 
 
 @admin.register(Payout)

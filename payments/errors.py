@@ -25,3 +25,11 @@ class CurrencyNotSupported(GatewayError):
     code = "currency_not_supported"
     http_status = 422
     default_message = "No MTN account carries this currency."
+
+
+class PaymentUnderReview(GatewayError):
+    code = "payment_under_review"
+    http_status = 422
+    default_message = (
+        "This payment, or one of its refunds, is flagged for review; it cannot be refunded now."
+    )

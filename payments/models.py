@@ -58,8 +58,14 @@ class MoneyTransfer(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True, default="")
     needs_review = models.BooleanField(
-        default=False, help_text="A callback disagreed with this record; a person should look."
+        default=False, help_text="MTN's record disagreed with this one; a person should look."
     )
+    # What MTN claimed when it disagreed (``payments.services.review``): why it was flagged,
+    # MTN's status as read, and MTN's answer as received, kept for the person who resolves it.
+    review_reason = models.CharField(max_length=500, blank=True, default="")
+    mtn_claim_status = models.CharField(max_length=16, blank=True, default="")
+    mtn_claim = models.JSONField(default=dict, blank=True)
+    flagged_at = models.DateTimeField(null=True, blank=True)
 
     submitted_at = models.DateTimeField(null=True, blank=True)
     finalized_at = models.DateTimeField(null=True, blank=True)
@@ -111,6 +117,12 @@ class Payment(MerchantTransfer):
     # The sum of its SUCCESSFUL refunds, kept by the refunds' status writer in the transaction
     # that makes one SUCCESSFUL, so that showing a payment never sums its refunds.
     amount_refunded = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal(0))
+    # The tenant's collection fee in force when the payment was created: settlement charges
+    # this one, whenever it settles (contract, Balances). Null only on rows a caller built
+    # without it; those settle at the tenant's current percent.
+    collection_fee_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, editable=False
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -121,6 +133,11 @@ class Payment(MerchantTransfer):
                 fields=["next_attempt_at"],
                 name="payment_due_work",
                 condition=Q(next_attempt_at__isnull=False),
+            ),
+            models.Index(
+                fields=["flagged_at"],
+                name="payment_needs_review",
+                condition=Q(needs_review=True),
             ),
         ]
 
@@ -211,6 +228,11 @@ class Payout(MerchantTransfer):
                 name="payout_batch_items",
                 condition=Q(batch__isnull=False),
             ),
+            models.Index(
+                fields=["flagged_at"],
+                name="payout_needs_review",
+                condition=Q(needs_review=True),
+            ),
         ]
 
 
@@ -242,11 +264,43 @@ class Refund(MoneyTransfer):
                 name="refund_due_work",
                 condition=Q(next_attempt_at__isnull=False),
             ),
+            models.Index(
+                fields=["flagged_at"],
+                name="refund_needs_review",
+                condition=Q(needs_review=True),
+            ),
         ]
 
     @property
     def message_for_mtn(self) -> str | None:
         return self.reason
+
+
+class ReconcileRun(models.Model):
+    """One run of ``reconcile``: its window, what it found, and the platform wallets as read.
+
+    ``daily_for`` is set on the worker's daily run (the day it covers) and unique, so that of
+    several workers only one runs a given day's reconciliation.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    account = models.CharField(max_length=64, blank=True, default="")
+    daily_for = models.DateField(null=True, blank=True, unique=True)
+    checked = models.PositiveIntegerField(default=0)
+    disagreements = models.PositiveIntegerField(default=0)
+    unanswered = models.PositiveIntegerField(default=0)
+    # [{"account", "product", "currency", "mtn": "<balance>", "ledger": "<balance>"}, ...]
+    wallets = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"reconcile {self.since:%Y-%m-%d %H:%M} to {self.until:%Y-%m-%d %H:%M}"
 
 
 TRANSFER_MODELS: dict[str, type[MoneyTransfer]] = {

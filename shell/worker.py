@@ -25,6 +25,7 @@ from gateway.idempotency import idempotency_keys_purge
 from gateway.logging import log_context
 from payments.models import Payment, Payout, Refund
 from payments.services import transfer_poll, transfer_submit
+from payments.services.reconcile import reconcile_daily
 from payments.states import Submission
 from webhooks.delivery import delivery_attempt
 from webhooks.inbound import callback_confirm_deferred
@@ -36,6 +37,7 @@ logger = logging.getLogger("shell.worker")
 LEASE = timedelta(seconds=60)
 BATCH_SIZE = 20
 PURGE_EVERY = timedelta(minutes=10)
+RECONCILE_CHECK_EVERY = timedelta(minutes=5)
 # While the database cannot be reached: wait this long after the first failed round, twice as
 # long after each further one, never more than the cap (so recovery is noticed soon).
 OUTAGE_FIRST_WAIT = 0.5
@@ -77,6 +79,7 @@ def _work_transfer(transfer: Any) -> str:
 class Worker:
     stop_event: threading.Event = field(default_factory=threading.Event)
     last_purge_at: Any = None
+    last_reconcile_check_at: Any = None
 
     def run_once(self) -> dict[str, int]:
         """Work every kind of due row once; returns counts by kind of work."""
@@ -113,6 +116,18 @@ class Worker:
                 counts["idempotency_keys.purged"] = purged
         return counts
 
+    def _reconcile_if_due(self, now: Any) -> None:
+        """The daily ``reconcile`` of the previous UTC day at ``RECONCILE_HOUR``, once over all
+        workers (``reconcile_daily`` decides); looked at every few minutes, not every round.
+        Only the long-running worker does it: ``--once`` is for work due now."""
+        if (
+            self.last_reconcile_check_at
+            and now - self.last_reconcile_check_at < RECONCILE_CHECK_EVERY
+        ):
+            return
+        self.last_reconcile_check_at = now
+        reconcile_daily(now=now)
+
     @staticmethod
     def _confirm_callback(callback: MtnCallback) -> str:
         return f"confirmed_{callback_confirm_deferred(callback=callback).outcome}"
@@ -140,6 +155,8 @@ class Worker:
             close_old_connections()
             try:
                 counts = self.run_once()
+                if not self.stop_event.is_set():
+                    self._reconcile_if_due(timezone.now())
             except Exception as exc:
                 if not is_database_unavailable(exc):
                     logger.exception("worker: round failed; retrying shortly")

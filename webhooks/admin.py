@@ -44,6 +44,7 @@ CALLBACK_OUTCOME_WORDS = {
     MtnCallback.Outcome.APPLIED: "applied",
     MtnCallback.Outcome.DUPLICATE: "duplicate",
     MtnCallback.Outcome.FINAL_ALREADY: "already final",
+    MtnCallback.Outcome.CONTRADICTED: "contradicts: review",
     MtnCallback.Outcome.UNCONFIRMED: "unconfirmed",
     MtnCallback.Outcome.MISMATCH: "mismatch: review",
     MtnCallback.Outcome.UNMATCHED: "no known payment",

@@ -55,10 +55,21 @@ _KEPT_HEADERS = (
 _APPLY_OUTCOMES = {
     Applied.APPLIED: Outcome.APPLIED,
     Applied.UNCHANGED: Outcome.DUPLICATE,
-    Applied.FINAL_ALREADY: Outcome.FINAL_ALREADY,
+    Applied.CONTRADICTED: Outcome.CONTRADICTED,
     Applied.MISMATCH: Outcome.MISMATCH,
     Applied.NOT_FINAL: Outcome.NOT_FINAL,
 }
+
+
+# A SUCCESSFUL without a readable amount or currency is not a difference a callback can prove
+# on its own: MTN's status endpoint (or, with verification off, applying it) decides.
+_MISSING = frozenset({"amount_missing", "currency_missing"})
+
+
+def _differences(transfer: MoneyTransfer, reported: TransactionStatus) -> list[str]:
+    """What the callback reports differently from our record (amount, currency, party,
+    externalId), leaving out what it merely lacks."""
+    return [p for p in transfer_mismatch(transfer, reported) if p not in _MISSING]
 
 
 def transfer_by_token(token: str) -> MoneyTransfer | None:
@@ -138,12 +149,14 @@ def _settled_without_work(
     if reported is None:
         return Outcome.NOT_FINAL, "The body is not a JSON object."
     if is_final(transfer.status):
-        same = reported.status == transfer.status
-        return (
-            Outcome.DUPLICATE if same else Outcome.FINAL_ALREADY,
-            f"The {transfer.kind} is already {transfer.status}.",
-        )
-    if not reported.is_final and not transfer_mismatch(transfer, reported):
+        if not reported.is_final:  # a stale PENDING after the end: nothing to compare
+            return Outcome.FINAL_ALREADY, f"The {transfer.kind} is already {transfer.status}."
+        if reported.status == transfer.status and not _differences(transfer, reported):
+            return Outcome.DUPLICATE, f"The {transfer.kind} is already {transfer.status}."
+        # A callback that contradicts a final object: confirmed with MTN and compared (When
+        # MTN disagrees), never dropped.
+        return None
+    if not reported.is_final and not _differences(transfer, reported):
         return Outcome.NOT_FINAL, f"MTN reported {reported.raw_status!r}."
     return None
 
@@ -164,9 +177,11 @@ def callback_process(
         return _finish(callback, *settled)
     assert transfer is not None  # noqa: S101 - _settled_without_work settles a missing one
     assert reported is not None  # noqa: S101 - likewise
-    problems = transfer_mismatch(transfer, reported)
+    problems = _differences(transfer, reported)
     if problems:
-        transfer_flag_for_review(transfer=transfer, problems=problems, source="callback")
+        transfer_flag_for_review(
+            transfer=transfer, problems=problems, source="callback", mtn_status=reported
+        )
         return _finish(
             callback, Outcome.MISMATCH, f"Differs from our record: {', '.join(problems)}."
         )

@@ -29,6 +29,10 @@ class MerchantDelivery(models.Model):
     object_type = models.CharField(max_length=16)
     object_id = models.UUIDField()
     payload = models.JSONField()
+    # An event of "When MTN disagrees" (``*.needs_review``, or a status a person corrected):
+    # it may come again for the same object and type (MTN contradicts it again later), so
+    # the one-event-per-final-state rule below leaves it out.
+    review = models.BooleanField(default=False)
     url = models.URLField(max_length=500, blank=True, default="")
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempt_count = models.PositiveIntegerField(default=0)
@@ -45,7 +49,9 @@ class MerchantDelivery(models.Model):
         verbose_name_plural = "merchant webhook deliveries"
         constraints = [
             models.UniqueConstraint(
-                fields=["object_type", "object_id", "event_type"], name="one_event_per_final_state"
+                fields=["object_type", "object_id", "event_type"],
+                condition=Q(review=False),
+                name="one_event_per_final_state",
             )
         ]
         indexes = [
@@ -96,6 +102,7 @@ class MtnCallback(models.Model):
         APPLIED = "applied", "Applied"
         DUPLICATE = "duplicate", "Duplicate: the payment already had this status"
         FINAL_ALREADY = "final_already", "Ignored: the payment was already final"
+        CONTRADICTED = "contradicted", "MTN reports another final status: flagged for review"
         UNCONFIRMED = "unconfirmed", "Not confirmed by MTN's status endpoint"
         MISMATCH = "mismatch", "Amount, currency or party differ: flagged for review"
         UNMATCHED = "unmatched", "No known payment"

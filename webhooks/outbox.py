@@ -19,9 +19,18 @@ def new_event_id() -> str:
 
 
 def outbox_enqueue(
-    *, tenant: Any, event_type: str, object_type: str, object_id: Any, data: dict[str, Any]
+    *,
+    tenant: Any,
+    event_type: str,
+    object_type: str,
+    object_id: Any,
+    data: dict[str, Any],
+    review: bool = False,
 ) -> MerchantDelivery:
-    """Store one event for the tenant's webhook URL, due now; the worker delivers it."""
+    """Store one event for the tenant's webhook URL, due now; the worker delivers it.
+
+    ``review``: an event of When MTN disagrees, which may repeat for an object (see
+    ``MerchantDelivery.review``); any other is stored once per object and type."""
     now = timezone.now()
     event_id = new_event_id()
     payload = {
@@ -38,6 +47,7 @@ def outbox_enqueue(
         object_type=object_type,
         object_id=object_id,
         payload=payload,
+        review=review,
         url=url,
         state=MerchantDelivery.State.PENDING if url else MerchantDelivery.State.NO_ENDPOINT,
         next_attempt_at=now if url else None,

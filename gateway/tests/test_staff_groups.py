@@ -60,6 +60,7 @@ def test_migrate_creates_both_groups():
         assert view in operators
     assert "payments.recheck_transfer" in operators
     assert "webhooks.redeliver_merchantdelivery" in operators
+    assert "payments.resolve_review" in operators
 
 
 def test_support_may_only_look():
@@ -69,6 +70,7 @@ def test_support_may_only_look():
     assert "payments.recheck_transfer" not in support
     assert "webhooks.redeliver_merchantdelivery" not in support
     assert "ledger.adjust_balance" not in support
+    assert "payments.resolve_review" not in support
 
 
 def test_operators_may_adjust_balances_once_the_ledger_defines_it():

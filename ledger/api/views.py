@@ -106,7 +106,11 @@ class BalanceTransactionListView(KnownQueryParamsMixin, APIView):
         description=(
             "Every transaction that moved the available balance: `payment` (net of the "
             "collection fee), `payout` and `refund` (when created: the reservation), "
-            "`payout_failure` and `refund_failure` (the reservation given back), `adjustment`. "
+            "`payout_failure` and `refund_failure` (the reservation given back), `adjustment`, "
+            "and `correction`: staff accepted MTN's final status of the payment, payout or "
+            "refund in `source` over ours (MTN disagreed after it was final), and `amount`, "
+            "`fee` and `net` are the difference that made (e.g. `-12.50` for a refund MTN "
+            "paid after all). "
             "The `net` of all of a currency's transactions adds up to its available balance. "
             "The same rows as CSV: `GET /api/v1/balance/transactions.csv`."
         ),

@@ -35,6 +35,8 @@ def route(sim: Sandbox, method: str, path: str, body: bytes, query: str = "") ->
     if len(parts) == 2 and parts[0] == "transactions" and method == "GET":
         tx = state.transaction(parts[1])
         return Reply(200, tx) if tx else Reply(404, {"error": "not found"})
+    if len(parts) == 2 and parts[0] == "transactions" and method == "POST":
+        return _change_mind(sim, parts[1], body)
     if (
         len(parts) == 3
         and parts[:1] == ["transactions"]
@@ -93,3 +95,34 @@ def _requests(sim: Sandbox, query: str) -> Reply:
             and entry["path"].startswith(prefix)
         ]
     return Reply(200, {"results": entries})
+
+
+def _change_mind(sim: Sandbox, reference_id: str, body: bytes) -> Reply:
+    """MTN changes its mind about a transaction, e.g. after the gateway holds it final:
+    ``{"status": "SUCCESSFUL"|"FAILED", "amount"?: "1500" | null, "reason"?: "CODE"}``.
+    ``amount`` null makes the status answer carry no amount at all. No callback is sent: the
+    gateway hears of it by polling, a re-check or ``reconcile``."""
+    data = json_or_none(body)
+    if not isinstance(data, dict) or data.get("status") not in ("SUCCESSFUL", "FAILED"):
+        return Reply(400, {"error": 'body must be {"status": "SUCCESSFUL" | "FAILED", ...}'})
+    unknown = set(data) - {"status", "amount", "reason"}
+    if unknown:
+        return Reply(400, {"error": f"unknown fields: {sorted(unknown)}"})
+    with sim.state.lock:
+        tx = sim.state.transactions.get(reference_id.lower())
+        if tx is None:
+            return Reply(404, {"error": "not found"})
+        tx.status = data["status"]
+        tx.resolve_at = None
+        if tx.status == "SUCCESSFUL":
+            tx.reason = None
+            tx.financial_transaction_id = tx.financial_transaction_id or str(
+                sim.state.rng.randrange(10**8, 10**9)
+            )
+        else:
+            tx.reason = str(data.get("reason") or "INTERNAL_PROCESSING_ERROR")
+            tx.financial_transaction_id = None  # MTN's FAILED answer carries none
+        if "amount" in data:
+            amount = data["amount"]
+            tx.request["amount"] = None if amount is None else str(amount)
+        return Reply(200, tx.inspect())

@@ -76,10 +76,9 @@ class SimTransaction:
     def status_json(self, *, reason_as_object: bool, status: str | None = None) -> dict[str, Any]:
         """The status endpoint / callback body: no reference id, like MTN's (section 8.1)."""
         status = status or self.status
-        body: dict[str, Any] = {
-            "amount": normalise_amount(self.request["amount"]),
-            "currency": self.request["currency"],
-        }
+        body: dict[str, Any] = {"currency": self.request["currency"]}
+        if self.request.get("amount") is not None:  # None: told to answer without (control API)
+            body = {"amount": normalise_amount(self.request["amount"]), **body}
         # MTN's FAILED answers carry no financialTransactionId (its own examples): nothing
         # moved. Only a SUCCESSFUL one may, and not always (…490).
         if status == SUCCESSFUL and self.financial_transaction_id:

@@ -330,10 +330,10 @@ PayoutEventsView = _view(TransferEventsView, Payout, PayoutCreateSerializer, _pa
             422: error(
                 "`payment_not_refundable` (the payment is not SUCCESSFUL), "
                 "`refund_exceeds_payment` (more than is left to refund), `insufficient_funds` "
-                "(your available balance is smaller; the message gives it), all stored under "
-                "the Idempotency-Key; `payment_under_review` (the payment or one of its refunds "
-                "is flagged for review: MTN disagreed); or `idempotency_key_reused` (use a new "
-                "key)."
+                "(your available balance is smaller; the message gives it), `payment_under_review` "
+                "(the payment, or one of its refunds, is flagged for review because MTN's record "
+                "differs from ours; staff resolve it), all stored under the Idempotency-Key; or "
+                "`idempotency_key_reused` (use a new key). Nothing is created."
             ),
         },
     )

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0003_transfer_mtn_account'),
+        ('payments', '0005_disagreements'),
         ('tenants', '0003_encrypt_webhook_secret'),
     ]
 

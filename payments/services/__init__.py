@@ -24,6 +24,13 @@ from payments.services.create import (
     transfer_create_and_submit,
 )
 from payments.services.funds import funds_on_final, funds_reserve, uses_platform_money
+from payments.services.resolve import (
+    ACCEPT_MTN,
+    KEEP,
+    Resolution,
+    ResolutionRefused,
+    transfer_resolve,
+)
 from payments.services.settle import (
     Applied,
     ApplyResult,
@@ -39,7 +46,11 @@ from payments.services.settle import (
 from payments.services.submit import transfer_submit
 
 __all__ = [
+    "ACCEPT_MTN",
+    "KEEP",
     "Applied",
+    "Resolution",
+    "ResolutionRefused",
     "ApplyResult",
     "Transition",
     "_client_local",
@@ -60,6 +71,7 @@ __all__ = [
     "transfer_mismatch",
     "transfer_poll",
     "transfer_recheck",
+    "transfer_resolve",
     "transfer_submit",
     "transfer_transition",
     "uses_platform_money",

@@ -70,6 +70,7 @@ def transfer_create(
         metadata=metadata or {},
         next_attempt_at=timezone.now() + in_request_lease(),
         **{model.party_field: party},
+        **({"collection_fee_percent": tenant.collection_fee_percent} if model is Payment else {}),
     )
     # A payout sets its amount aside in the transaction that inserts it (InsufficientFunds
     # refuses it, writing nothing); a payment has nothing to decide before it is stored.

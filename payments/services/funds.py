@@ -8,8 +8,14 @@ their transactions, so that a posting and the change that causes it commit toget
   created (``InsufficientFunds``, a 422, when the balance is short; nothing is created);
 - a payout or refund that ends ``FAILED`` gives its amount back; one that ends
   ``SUCCESSFUL`` settles it (the reserved money left through MTN);
-- a payment that ends ``SUCCESSFUL`` credits the tenant with its amount less the tenant's
-  collection fee, which goes to the platform. The fee is not given back by a refund.
+- a payment that ends ``SUCCESSFUL`` credits the tenant with its amount less the
+  collection fee at the percent captured when the payment was created, which goes to the
+  platform. The fee is not given back by a refund;
+- a refund of a payment that is, or has a refund that is, flagged for review is refused
+  (``PaymentUnderReview``) before anything is set aside;
+- a person's acceptance of MTN's final status over ours posts one ``correction``: the
+  difference between what the old status posted and what MTN's would have
+  (``funds_correct``).
 
 The ledger posts each (source, type) once, and the status writer changes a status once,
 so a callback and a poll that race credit a payment once.
@@ -17,19 +23,25 @@ so a callback and a poll that race credit a payment once.
 
 from __future__ import annotations
 
-from django.db.models import F
+import uuid
+from decimal import Decimal
+
+from django.db.models import F, Q
 from django.utils import timezone
 
 from gateway.money import currency_decimals
 from ledger.fees import collection_fee
+from ledger.models import AccountKind
 from ledger.selectors import ledger_has_reservation
 from ledger.services import (
+    ledger_correction,
     ledger_payment_settled,
     ledger_release,
     ledger_reserve,
     ledger_reserve_batch,
     ledger_settle,
 )
+from payments.errors import PaymentUnderReview
 from payments.models import MoneyTransfer, Payment, PayoutBatch, Refund
 from payments.routing import account_name_is_tenant_owned
 from payments.states import Status
@@ -50,8 +62,11 @@ def uses_platform_money(transfer: MoneyTransfer) -> bool:
 def funds_reserve(*, transfer: MoneyTransfer) -> None:
     """Set a new payout's or refund's amount aside. Raises ``InsufficientFunds``.
 
-    Call it in the transaction that inserts the transfer, before the insert.
+    Call it in the transaction that inserts the transfer, before the insert. A refund of a
+    payment under review raises ``PaymentUnderReview`` (its caller holds the payment's lock).
     """
+    if isinstance(transfer, Refund):
+        refund_guard_review(payment_id=transfer.payment_id)
     if not uses_platform_money(transfer):
         return
     ledger_reserve(
@@ -80,6 +95,31 @@ def funds_reserve_batch(*, batch: PayoutBatch) -> None:
     )
 
 
+def refund_guard_review(*, payment_id: uuid.UUID) -> None:
+    """Refuse a new refund while MTN's word about the payment or one of its refunds is in
+    doubt: another could give back money that MTN never took, or refund it twice."""
+    # One query: the payment's own flag, or any of its refunds' (the partial index on
+    # needs_review holds only flagged rows).
+    flagged = Payment.objects.filter(
+        Q(needs_review=True) | Q(refunds__needs_review=True), pk=payment_id
+    ).exists()
+    if flagged:
+        raise PaymentUnderReview(
+            "This payment, or one of its refunds, is flagged for review because MTN's record "
+            "differs from ours; it cannot be refunded until staff resolve it."
+        )
+
+
+def payment_fee(payment: Payment) -> Decimal:
+    """The collection fee of ``payment`` at the percent captured when it was created."""
+    percent = payment.collection_fee_percent
+    if percent is None:
+        percent = payment.tenant.collection_fee_percent
+    return collection_fee(
+        amount=payment.amount, percent=percent, decimals=currency_decimals(payment.currency)
+    )
+
+
 def funds_on_final(*, transfer: MoneyTransfer) -> None:
     """Post what a transfer's final status means for the money. ``transfer`` is the
     locked row, already in its final status; call it in the status writer's transaction."""
@@ -98,11 +138,7 @@ def funds_on_final(*, transfer: MoneyTransfer) -> None:
                 tenant_id=transfer.tenant_id,
                 currency=transfer.currency,
                 amount=transfer.amount,
-                fee=collection_fee(
-                    amount=transfer.amount,
-                    percent=transfer.tenant.collection_fee_percent,
-                    decimals=currency_decimals(transfer.currency),
-                ),
+                fee=payment_fee(transfer),
                 source_id=transfer.pk,
             )
         return
@@ -121,4 +157,63 @@ def funds_on_final(*, transfer: MoneyTransfer) -> None:
         amount=transfer.amount,
         source_object=transfer.kind,
         source_id=transfer.pk,
+    )
+
+
+def _posted_legs(transfer: MoneyTransfer, status: str) -> dict[AccountKind, Decimal]:
+    """What ``funds_on_final`` (and a payout's or refund's reservation) posted, in all, for
+    ``transfer`` ending in ``status``: each account kind and the amount added to it."""
+    amount = transfer.amount
+    if isinstance(transfer, Payment):
+        if status != Status.SUCCESSFUL:
+            return {}
+        fee = payment_fee(transfer)
+        return {
+            AccountKind.MTN_COLLECTION: -amount,
+            AccountKind.AVAILABLE: amount - fee,
+            AccountKind.FEES: fee,
+        }
+    # Reserved at creation (available -> reserved), then settled or released.
+    if status == Status.SUCCESSFUL:
+        return {AccountKind.AVAILABLE: -amount, AccountKind.MTN_DISBURSEMENT: amount}
+    return {}
+
+
+def funds_correct(*, transfer: MoneyTransfer, previous: str, reason: str) -> None:
+    """Post the ``correction`` that makes the money what it would be had ``transfer`` (the
+    locked row, now in MTN's final status) ended so in the first place instead of
+    ``previous``: one balanced transaction, the difference of the two postings.
+
+    A refund also moves its payment's ``amount_refunded``. Raises ``InsufficientFunds`` when
+    the tenant's available balance cannot give back what the correction takes; then nothing
+    is written (the caller's transaction rolls back).
+    """
+    if isinstance(transfer, Refund):
+        sign = 1 if transfer.status == Status.SUCCESSFUL else -1
+        Payment.objects.filter(pk=transfer.payment_id).update(
+            amount_refunded=F("amount_refunded") + sign * transfer.amount,
+            updated_at=timezone.now(),
+        )
+    if not uses_platform_money(transfer):
+        return
+    if not isinstance(transfer, Payment) and not ledger_has_reservation(
+        source_object=transfer.kind, source_id=transfer.pk
+    ):
+        return  # created before the ledger existed: it never touched a balance
+    before = _posted_legs(transfer, previous)
+    after = _posted_legs(transfer, transfer.status)
+    changes = {
+        kind: after.get(kind, Decimal(0)) - before.get(kind, Decimal(0))
+        for kind in (*before, *after)
+    }
+    if not any(changes.values()):
+        return
+    ledger_correction(
+        tenant_id=transfer.tenant_id,
+        currency=transfer.currency,
+        source_object=transfer.kind,
+        source_id=transfer.pk,
+        changes=changes,
+        fee=changes.get(AccountKind.FEES, Decimal(0)),
+        reason=reason,
     )

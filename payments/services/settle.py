@@ -126,7 +126,9 @@ def transfer_recheck(*, transfer: MoneyTransfer, actor: Actor) -> ApplyResult:
 
 
 def transfer_mismatch(transfer: MoneyTransfer, mtn_status: TransactionStatus) -> list[str]:
-    """Which of amount, currency, party and externalId MTN reports differently."""
+    """Which of amount, currency, party and externalId MTN reports differently; for a
+    ``SUCCESSFUL`` answer also a missing or unreadable amount or currency (``amount_missing``,
+    ``currency_missing``): MTN's success is applied only at our amount and currency."""
     problems = []
     if mtn_status.amount is not None and not same_amount(mtn_status.amount, transfer.amount):
         problems.append("amount")
@@ -136,6 +138,11 @@ def transfer_mismatch(transfer: MoneyTransfer, mtn_status: TransactionStatus) ->
         problems.append(transfer.party_field)
     if mtn_status.external_id and mtn_status.external_id != str(transfer.id):
         problems.append("externalId")
+    if mtn_status.status == Status.SUCCESSFUL:
+        if mtn_status.amount is None:
+            problems.append("amount_missing")
+        if not mtn_status.currency:
+            problems.append("currency_missing")
     return problems
 
 
@@ -144,7 +151,7 @@ class Applied(models.TextChoices):
 
     APPLIED = "applied"
     UNCHANGED = "unchanged"  # already in that status: a repeat
-    FINAL_ALREADY = "final_already"  # already final with the other status: ignored
+    CONTRADICTED = "contradicted"  # already final with the other status: flagged
     MISMATCH = "mismatch"  # amount, currency, party or externalId differ: flagged
     NOT_FINAL = "not_final"  # MTN still says pending
 
@@ -160,15 +167,19 @@ def transfer_apply_mtn_status(
 ) -> ApplyResult:
     """Apply a final status that MTN reported (by its status endpoint, or a trusted callback).
 
-    A status whose amount, currency, party or externalId differs from ours is not applied;
-    the payment is flagged for review instead. A non-final status, a repeat, or a
-    contradiction of a final state changes nothing.
+    Every path that hears MTN comes here, so this is where MTN's word is compared with ours:
+    a status whose amount, currency, party or externalId differs, or a ``SUCCESSFUL`` without
+    a readable amount and currency, is not applied and the object is flagged for review
+    (``MISMATCH``); a final status other than the object's own final status changes nothing
+    and flags it (``CONTRADICTED``). A non-final status or a repeat changes nothing.
     """
     if not mtn_status.is_final:
         return ApplyResult(transfer, Applied.NOT_FINAL)
     problems = transfer_mismatch(transfer, mtn_status)
     if problems:
-        flagged = transfer_flag_for_review(transfer=transfer, problems=problems, source=source)
+        flagged = transfer_flag_for_review(
+            transfer=transfer, problems=problems, source=source, mtn_status=mtn_status
+        )
         return ApplyResult(flagged, Applied.MISMATCH)
     target = Status.SUCCESSFUL if mtn_status.status == Status.SUCCESSFUL else Status.FAILED
     failed = target == Status.FAILED
@@ -185,29 +196,141 @@ def transfer_apply_mtn_status(
             data={"source": source},
         )
     except InvalidTransition:
-        current = type(transfer)._default_manager.get(pk=transfer.pk)
-        return ApplyResult(current, Applied.FINAL_ALREADY)
+        # Final already, and MTN says otherwise: its word is the truth about the money, but a
+        # final status changes only by a person's decision. Flag it, change nothing.
+        flagged = transfer_flag_for_review(
+            transfer=transfer, problems=["status"], source=source, mtn_status=mtn_status
+        )
+        return ApplyResult(flagged, Applied.CONTRADICTED)
+    if not transition.changed and transition.transfer.needs_review:
+        _note_agreement(transition.transfer, mtn_status, source)
     return ApplyResult(
         transition.transfer, Applied.APPLIED if transition.changed else Applied.UNCHANGED
     )
 
 
-def transfer_flag_for_review(
-    *, transfer: MoneyTransfer, problems: list[str], source: str
-) -> MoneyTransfer:
+def _note_agreement(transfer: MoneyTransfer, mtn_status: TransactionStatus, source: str) -> None:
+    """MTN changed its mind back: it now agrees with a flagged object's status. Its latest
+    word becomes the claim (so that accepting MTN's status moves nothing); the flag stays for
+    a person to close, with the change in the audit trail."""
     with transaction.atomic():
         locked = lock_transfer(transfer)
-        if not locked.needs_review:
-            locked.needs_review = True
-            locked.save(update_fields=["needs_review", "updated_at"])
+        if not locked.needs_review or locked.mtn_claim_status == mtn_status.status:
+            return
+        locked.mtn_claim_status = mtn_status.status[:16]
+        locked.mtn_claim = dict(mtn_status.raw)
+        locked.review_reason = (
+            f"MTN now reports {mtn_status.status}, as we do (earlier: {locked.review_reason})"
+        )[:500]
+        locked.save(update_fields=["mtn_claim_status", "mtn_claim", "review_reason", "updated_at"])
+        audit_record(
+            tenant=locked.tenant,
+            object_type=locked.kind,
+            object_id=locked.pk,
+            action=f"{locked.kind}.mtn_agrees",
+            actor=Actor.mtn(),
+            data={"source": source, "mtn_status": mtn_status.status, "mtn": dict(mtn_status.raw)},
+        )
+
+
+_PROBLEM_TEXT = {
+    "amount_missing": "MTN's SUCCESSFUL answer has no readable amount",
+    "currency_missing": "MTN's SUCCESSFUL answer has no currency",
+    "not_found": "MTN's status endpoint does not know this reference (never received)",
+}
+
+
+def review_reason(
+    transfer: MoneyTransfer, problems: list[str], mtn_status: TransactionStatus
+) -> str:
+    """One sentence for the admin and the audit trail: what MTN claims that we do not."""
+    parts = []
+    if "status" in problems:
+        parts.append(f"MTN reports {mtn_status.status}; the {transfer.kind} is {transfer.status}")
+    differing = [p for p in problems if p not in _PROBLEM_TEXT and p != "status"]
+    if differing:
+        claimed = {
+            "amount": f"amount {mtn_status.raw.get('amount')!r} (ours {transfer.amount})",
+            "currency": f"currency {mtn_status.currency!r} (ours {transfer.currency})",
+            "externalId": f"externalId {mtn_status.external_id!r}",
+        }
+        shown = [claimed.get(p, f"{p} {mtn_status.party_id!r}") for p in differing]
+        parts.append(f"MTN's {mtn_status.status} answer differs: " + ", ".join(shown))
+    parts.extend(_PROBLEM_TEXT[p] for p in problems if p in _PROBLEM_TEXT)
+    return "; ".join(parts)[:500]
+
+
+def transfer_flag_for_review(
+    *,
+    transfer: MoneyTransfer,
+    problems: list[str],
+    source: str,
+    mtn_status: TransactionStatus,
+) -> MoneyTransfer:
+    """Flag ``transfer`` because MTN's word (``mtn_status``) disagrees with it.
+
+    In one transaction: ``needs_review`` with the reason and MTN's answer as received, an
+    audit event recording MTN's claim, and the merchant's ``<kind>.needs_review`` event with
+    the object. A disagreement already known (the same reason and MTN status, whether still
+    flagged or kept by a person) writes nothing again, so polls and repeats do not pile up.
+    """
+    with transaction.atomic():
+        locked = lock_transfer(transfer)
+        if {"status", "not_found"} & set(problems) and locked.status == mtn_status.status:
+            return locked  # resolved meanwhile: MTN and the object now agree
+        reason = review_reason(locked, problems, mtn_status)
+        claim_status = mtn_status.status[:16]
+        if locked.review_reason == reason and locked.mtn_claim_status == claim_status:
+            return locked
+        locked.needs_review = True
+        locked.review_reason = reason
+        locked.mtn_claim_status = claim_status
+        locked.mtn_claim = dict(mtn_status.raw)
+        locked.flagged_at = timezone.now()
+        locked.save(
+            update_fields=[
+                "needs_review",
+                "review_reason",
+                "mtn_claim_status",
+                "mtn_claim",
+                "flagged_at",
+                "updated_at",
+            ]
+        )
         audit_record(
             tenant=locked.tenant,
             object_type=locked.kind,
             object_id=locked.pk,
             action=f"{locked.kind}.flagged_for_review",
-            actor=Actor.system(),
-            data={"mismatch": problems, "source": source},
+            actor=Actor.mtn(),
+            data={
+                "reason": reason,
+                "mismatch": problems,
+                "source": source,
+                "status": locked.status,
+                "mtn_status": claim_status,
+                "mtn": dict(mtn_status.raw),
+            },
         )
+        outbox_enqueue(
+            tenant=locked.tenant,
+            event_type=f"{locked.kind}.needs_review",
+            object_type=locked.kind,
+            object_id=locked.pk,
+            data=transfer_representation(locked),
+            review=True,
+        )
+    logger.warning(
+        "%s %s flagged for review: %s",
+        locked.kind,
+        locked.pk,
+        reason,
+        extra={
+            "event": f"{locked.kind}.flagged_for_review",
+            "tenant": locked.tenant.slug,
+            "payment_id": locked.pk,
+        },
+    )
     return locked
 
 

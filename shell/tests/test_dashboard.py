@@ -158,3 +158,18 @@ def test_chart_axis_uses_round_numbers_and_escapes_nothing_unsafe():
 
     assert svg.count("<rect") == 2
     assert f"<title>{day.isoformat()}: 3 successful</title>" in svg
+
+
+def test_dashboard_counts_every_flagged_transfer_however_old_and_links_to_them(
+    admin_client, admin_user, activity
+):
+    # MTN contradicted a payment final for months: the late contradiction must still show.
+    Payment.objects.filter(pk=activity["old"].pk).update(needs_review=True)
+    backdate(activity["old"], timedelta(days=120))
+
+    board = dashboard_for(user=admin_user, now=NOON)
+    page = admin_client.get("/admin/")
+
+    assert board.kinds[0].needs_review == 2
+    assert b"?needs_review__exact=1" in page.content
+    assert b"2 need review" in page.content

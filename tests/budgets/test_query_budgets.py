@@ -183,9 +183,9 @@ def test_refund_create_locks_the_payment_and_sums_its_refunds(alice, mtn_http):
     sqls = data_statements(statements(lambda: refund(alice.client, payment, "budget")))
 
     # (SELECT key,) SELECT payment, idempotency key; SELECT payment FOR UPDATE, SUM of its
-    # refunds; the reservation; INSERT key, refund and event; after MTN's answer UPDATE
-    # refund, INSERT event, UPDATE key.
-    expected = (9 if connection.vendor == "postgresql" else 15) + auth_reads()
+    # refunds, whether it or a refund of it is flagged for review; the reservation; INSERT
+    # key, refund and event; after MTN's answer UPDATE refund, INSERT event, UPDATE key.
+    expected = (10 if connection.vendor == "postgresql" else 16) + auth_reads()
     assert len(sqls) == expected, sqls
 
 

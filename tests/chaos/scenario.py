@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -24,7 +26,7 @@ from standardwebhooks import Webhook
 
 from gateway.money import currency_decimals
 from ledger.fees import collection_fee
-from tests.chaos.stack import ChaosStack
+from tests.chaos.stack import ROOT, ChaosStack
 
 SANDBOX_NUMBERS = (
     "46733123450",  # FAILED, INTERNAL_PROCESSING_ERROR
@@ -599,7 +601,11 @@ BALANCES_SQL = """
     SELECT a.currency, a.kind, a.balance FROM ledger_account a
     JOIN tenants_tenant t ON t.id = a.tenant_id WHERE t.slug = %s
 """
-FEES_SQL = "SELECT currency, balance FROM ledger_account WHERE tenant_id IS NULL AND kind = 'fees'"
+# The platform's fees are striped over several rows per currency: their sum is the balance.
+FEES_SQL = (
+    "SELECT currency, SUM(balance) AS balance FROM ledger_account "
+    "WHERE tenant_id IS NULL AND kind = 'fees' GROUP BY currency"
+)
 
 
 @dataclass
@@ -731,3 +737,104 @@ def summary(
         + f"\n  callbacks stored by a killed process, due for a worker: "
         f"{len(unprocessed_callbacks(stack))}"
     )
+
+
+# --- late contradictions: MTN changes its mind after the gateway holds an object final -------
+
+FINAL_OBJECTS_SQL = """
+    SELECT 'payment' AS kind, id, mtn_reference_id, mtn_account, status FROM payments_payment
+     WHERE status IN ('SUCCESSFUL', 'FAILED')
+    UNION ALL
+    SELECT 'payout', id, mtn_reference_id, mtn_account, status FROM payments_payout
+     WHERE status IN ('SUCCESSFUL', 'FAILED')
+    UNION ALL
+    SELECT 'refund', id, mtn_reference_id, mtn_account, status FROM payments_refund
+     WHERE status IN ('SUCCESSFUL', 'FAILED')
+    ORDER BY 2
+"""
+FLAGGED_SQL = """
+    SELECT id, status FROM payments_payment WHERE needs_review
+    UNION ALL SELECT id, status FROM payments_payout WHERE needs_review
+    UNION ALL SELECT id, status FROM payments_refund WHERE needs_review
+"""
+NEEDS_REVIEW_EVENTS_SQL = """
+    SELECT object_id FROM webhooks_merchantdelivery WHERE event_type LIKE '%%.needs_review'
+"""
+
+
+_KIND_OF: dict[str, str] = {}
+
+
+def _sorted_rows(rows: list[dict[str, Any]]) -> list[tuple]:
+    return sorted(tuple(sorted(row.items())) for row in rows)
+
+
+def late_contradictions(stack: ChaosStack, *, seed: int, count: int = 12) -> list[str]:
+    """After the run has settled and been checked: MTN changes its mind about ``count``
+    final objects (another final status, or another amount), ``manage.py reconcile`` asks
+    MTN again, and every one of them must be flagged for review, with its status and every
+    balance unchanged (nothing applied silently), the merchant told, and nothing else
+    flagged. Returns the problems found."""
+    stack.faults_off()
+    rng = random.Random(seed)  # noqa: S311 - choosing test objects
+    sim = stack.sim_transactions()
+    candidates = [
+        row
+        for row in stack.db.rows(FINAL_OBJECTS_SQL)
+        if str(row["mtn_reference_id"]) in sim  # a FAILED one MTN never received has no record
+    ]
+    chosen = rng.sample(candidates, min(count, len(candidates)))
+    urls = stack.sim_urls()
+    changed: dict[str, str] = {}
+    _KIND_OF.clear()
+    for index, row in enumerate(chosen):
+        reference = str(row["mtn_reference_id"])
+        if index % 4 == 3 and row["status"] == "SUCCESSFUL":
+            amount = Decimal(sim[reference]["amount"]) + 1
+            body: dict[str, Any] = {"status": "SUCCESSFUL", "amount": str(amount)}
+        else:
+            flipped = "FAILED" if row["status"] == "SUCCESSFUL" else "SUCCESSFUL"
+            body = {"status": flipped}
+        response = requests.post(
+            f"{urls[row['mtn_account']]}/_simulator/transactions/{reference}", json=body, timeout=30
+        )
+        response.raise_for_status()
+        changed[str(row["id"])] = row["status"]
+        _KIND_OF[str(row["id"])] = row["kind"]
+    balances = _sorted_rows(stack.db.rows(BALANCES_SQL, (stack.tenant,)))
+    fees = _sorted_rows(stack.db.rows(FEES_SQL))
+
+    done = subprocess.run(  # noqa: S603 - our own command
+        [sys.executable, "manage.py", "reconcile", "--since", "2000-01-01T00:00:00Z"],
+        cwd=ROOT,
+        env={**stack.environment(), "RECONCILE_CALLS_PER_SECOND": "200"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    problems: list[str] = []
+    if done.returncode != 1:
+        problems.append(f"reconcile exited {done.returncode}, not 1:\n{done.stdout}{done.stderr}")
+    flagged = {str(row["id"]): row["status"] for row in stack.db.rows(FLAGGED_SQL)}
+    for object_id, status in changed.items():
+        if object_id not in flagged:
+            problems.append(f"MTN contradicted {object_id} ({status}); it was not flagged")
+        elif flagged[object_id] != status:
+            problems.append(f"{object_id} went {status} -> {flagged[object_id]} silently")
+        if f"DISAGREES: {_KIND_OF[object_id]} {object_id}" not in done.stdout:
+            problems.append(f"reconcile did not report {object_id}")
+    problems.extend(
+        f"{object_id} flagged though MTN did not change its mind"
+        for object_id in set(flagged) - set(changed)
+    )
+    if _sorted_rows(stack.db.rows(BALANCES_SQL, (stack.tenant,))) != balances:
+        problems.append("a balance changed: a contradiction was applied silently")
+    if _sorted_rows(stack.db.rows(FEES_SQL)) != fees:
+        problems.append("the platform's fees changed: a contradiction was applied silently")
+    told = {str(row["object_id"]) for row in stack.db.rows(NEEDS_REVIEW_EVENTS_SQL)}
+    problems.extend(f"no needs_review event for {i}" for i in set(changed) - told)
+    ledger = stack.ledger_check()
+    if not ledger.get("ok"):
+        problems.extend(f"ledger_check: {p}" for p in ledger.get("problems", [])[:20])
+    return problems

@@ -18,6 +18,10 @@ and refund MTN says succeeded; the platform's fee account holds those fees.
 Merchant deliveries refused once are retried on the 5-second schedule; the receiver never
 refuses a second attempt, so no delivery reaches the 5-minute schedule and nothing is
 hurried with SQL: everything here happens on the gateway's own schedule.
+
+Last, MTN changes its mind about a dozen final objects (another final status, or another
+amount): ``manage.py reconcile`` must flag every one of them, apply none (no balance moves),
+tell the merchant, and flag nothing else.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from tests.chaos.scenario import (
     LatenessMonitor,
     Merchants,
     check_run,
+    late_contradictions,
     make_orders,
     make_refunds,
     settle,
@@ -142,6 +147,9 @@ def _run(
     assert any(o.order.kind == "refund" for o in outcomes), "no refund was made"
     problems = check_run(stack, outcomes, state)
     assert not problems, "\n".join(problems) + "\n" + report
+    # Then MTN changes its mind about some final objects: every one is flagged, none applied.
+    contradictions = late_contradictions(stack, seed=seed)
+    assert not contradictions, "\n".join(contradictions)
     assert monitor.worst < max_lateness, (
         f"a due row waited {monitor.worst:.1f}s (seen at {monitor.worst_at:.1f}), more than "
         f"{max_lateness:.1f}s at peak load {monitor.peak_load:.1f}\n{report}\n"

@@ -359,27 +359,53 @@ def test_duplicate_confirmed_callback_asks_mtn_no_more(http, mtn, payment, setti
 
 
 @pytest.mark.parametrize("verify", [True, False])
-def test_late_contradicting_callback_for_a_final_payment_changes_nothing(
+def test_late_contradicting_callback_for_a_final_payment_is_flagged_not_applied(
     http, mtn, payment, settings, verify
 ):
     settings.MTN_VERIFY_CALLBACKS = False
     post_signed(http, mtn_body(payment, "SUCCESSFUL"))
     settings.MTN_VERIFY_CALLBACKS = verify
+    mtn_says(mtn, payment, "FAILED", reason="APPROVAL_REJECTED")
     before = snapshot(payment)
-    calls = status_calls(mtn)
+
+    response = post_signed(http, mtn_body(payment, "FAILED", reason="APPROVAL_REJECTED"))
+
+    assert response.status_code == 200
+    assert MtnCallback.objects.latest("received_at").outcome == MtnCallback.Outcome.CONTRADICTED
+    after = Payment.objects.get(pk=payment.pk)
+    # Nothing changes silently: still SUCCESSFUL, flagged with MTN's claim, merchant told.
+    assert (after.status, after.failure_code, after.needs_review) == ("SUCCESSFUL", "", True)
+    assert after.mtn_claim_status == "FAILED"
+    assert after.mtn_claim["reason"] == "APPROVAL_REJECTED"
+    assert MerchantDelivery.objects.count() == before.deliveries + 1
+    assert MerchantDelivery.objects.latest("created_at").event_type == "payment.needs_review"
+    flagged = AuditEvent.objects.get(action="payment.flagged_for_review")
+    assert (flagged.data["status"], flagged.data["mtn_status"]) == ("SUCCESSFUL", "FAILED")
+    # Confirmed with MTN first when verification is on.
+    assert status_calls(mtn) == (1 if verify else 0)
+
+
+def test_late_contradicting_callback_that_mtn_does_not_confirm_changes_nothing(
+    http, mtn, payment, settings
+):
+    settings.MTN_VERIFY_CALLBACKS = False
+    post_signed(http, mtn_body(payment, "SUCCESSFUL"))
+    settings.MTN_VERIFY_CALLBACKS = True
+    mtn_says(mtn, payment, "SUCCESSFUL")
+    before = snapshot(payment)
 
     response = post_signed(http, mtn_body(payment, "FAILED"))
 
     assert response.status_code == 200
-    assert MtnCallback.objects.latest("received_at").outcome == MtnCallback.Outcome.FINAL_ALREADY
+    assert MtnCallback.objects.latest("received_at").outcome == MtnCallback.Outcome.UNCONFIRMED
     after = snapshot(payment)
-    assert (after.status, after.failure_code, after.updated_at) == (
+    assert (after.status, after.needs_review, after.updated_at) == (
         "SUCCESSFUL",
-        "",
+        False,
         before.updated_at,
     )
     assert (after.audit_events, after.deliveries) == (before.audit_events, before.deliveries)
-    assert status_calls(mtn) == calls
+    assert status_calls(mtn) == 1
 
 
 @pytest.mark.parametrize("verify", [True, False])
@@ -439,7 +465,8 @@ def test_mismatched_callback_is_flagged_and_changes_no_status(
     payment.refresh_from_db()
     assert payment.status == "PENDING"
     assert payment.needs_review is True
-    assert MerchantDelivery.objects.count() == before.deliveries
+    assert MerchantDelivery.objects.count() == before.deliveries + 1
+    assert MerchantDelivery.objects.get().event_type == "payment.needs_review"
     flagged = AuditEvent.objects.get(action="payment.flagged_for_review")
     assert field in flagged.data["mismatch"]
     assert status_calls(mtn) == 0
@@ -519,3 +546,34 @@ def test_payout_failure_callback_lands_in_failure_reason(http, mtn, payout, unve
     payout = Payout.objects.get(pk=payout.pk)
     assert (payout.status, payout.failure_code) == ("FAILED", "PAYEE_NOT_FOUND")
     assert MerchantDelivery.objects.get().event_type == "payout.failed"
+
+
+def test_a_callback_without_an_amount_is_confirmed_with_mtn_and_applied_at_its_word(
+    http, mtn, payment, settings
+):
+    settings.MTN_VERIFY_CALLBACKS = True
+    mtn_says(mtn, payment, "SUCCESSFUL")
+    body = mtn_body(payment, "SUCCESSFUL")
+    del body["amount"]
+
+    post_signed(http, body)
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.needs_review) == ("SUCCESSFUL", False)
+    assert status_calls(mtn) == 1
+
+
+def test_an_unverified_successful_without_an_amount_is_flagged_not_applied(
+    http, mtn, payment, unverified
+):
+    body = mtn_body(payment, "SUCCESSFUL")
+    del body["amount"]
+
+    post_signed(http, body)
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.needs_review) == ("PENDING", True)
+    assert MtnCallback.objects.get().outcome == MtnCallback.Outcome.MISMATCH
+    assert list(MerchantDelivery.objects.values_list("event_type", flat=True)) == [
+        "payment.needs_review"
+    ]

@@ -298,12 +298,16 @@ def test_a_final_refund_never_changes(tenant, mtn):
         source="test",
     )
 
-    assert result.outcome == services.Applied.FINAL_ALREADY
+    # MTN's contradiction is flagged, never applied: the status and the money stay.
+    assert result.outcome == services.Applied.CONTRADICTED
     assert Refund.objects.get(pk=refund.pk).status == Status.SUCCESSFUL
+    assert Refund.objects.get(pk=refund.pk).needs_review is True
     payment.refresh_from_db()
     assert payment.amount_refunded == Decimal("400")
     assert (available(tenant), reserved(tenant)) == (Decimal("600"), Decimal("0"))
-    assert MerchantDelivery.objects.filter(object_type="refund").count() == 1
+    assert sorted(
+        MerchantDelivery.objects.filter(object_type="refund").values_list("event_type", flat=True)
+    ) == ["refund.needs_review", "refund.succeeded"]
 
 
 def test_a_payout_from_before_the_ledger_ends_without_touching_it(tenant):

@@ -99,9 +99,13 @@ def test_mismatched_status_flags_for_review_and_keeps_polling(tenant, mtn):
     assert result.status == "PENDING"
     assert result.needs_review is True
     assert result.next_attempt_at > timezone.now()
-    assert MerchantDelivery.objects.count() == 0
+    assert list(MerchantDelivery.objects.values_list("event_type", flat=True)) == [
+        "payment.needs_review"
+    ]
     flagged = AuditEvent.objects.get(action="payment.flagged_for_review")
-    assert flagged.data == {"mismatch": ["amount"], "source": "poll"}
+    assert (flagged.data["mismatch"], flagged.data["source"]) == (["amount"], "poll")
+    assert flagged.data["mtn"]["amount"] == "1"
+    assert flagged.data["mtn_status"] == "SUCCESSFUL"
 
 
 @pytest.mark.parametrize("state", ["queued", "final"])

@@ -135,10 +135,21 @@ def test_apply_reports_each_outcome(tenant):
         Applied.UNCHANGED
     )
     assert transfer_apply_mtn_status(transfer=payment, mtn_status=failed, source="t").outcome == (
-        Applied.FINAL_ALREADY
+        Applied.CONTRADICTED
     )
-    assert Payment.objects.get(pk=payment.pk).status == "SUCCESSFUL"
-    assert MerchantDelivery.objects.count() == 1
+    current = Payment.objects.get(pk=payment.pk)
+    assert (current.status, current.needs_review, current.mtn_claim_status) == (
+        "SUCCESSFUL",
+        True,
+        "FAILED",
+    )
+    # The success, then the contradiction: nothing changed silently, the merchant is told.
+    assert list(
+        MerchantDelivery.objects.order_by("created_at").values_list("event_type", flat=True)
+    ) == [
+        "payment.succeeded",
+        "payment.needs_review",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -159,7 +170,10 @@ def test_apply_refuses_a_mismatch_and_flags_it(tenant, override, problem):
     assert result.outcome == Applied.MISMATCH
     current = Payment.objects.get(pk=payment.pk)
     assert (current.status, current.needs_review) == ("PENDING", True)
-    assert MerchantDelivery.objects.count() == 0
+    assert current.mtn_claim == reported.raw
+    assert list(MerchantDelivery.objects.values_list("event_type", flat=True)) == [
+        "payment.needs_review"
+    ]
     assert AuditEvent.objects.get(action="payment.flagged_for_review").data["mismatch"] == [problem]
 
 
