@@ -235,3 +235,31 @@ def payout_batch_item_final(*, transfer: MoneyTransfer) -> None:
             "payment_id": batch.pk,
         },
     )
+
+
+def payout_batch_item_corrected(*, transfer: MoneyTransfer, previous: str) -> None:
+    """Move a batch item's count when staff give its final status MTN's other one.
+
+    Call it in the transaction of the correction (``transfer_resolve --accept-mtn``), with
+    the status the item had before. The batch stays ``COMPLETED``: no item left it final;
+    its counts and ``amount_succeeded`` say what MTN did. Anything but a batch's payout, or
+    a status that did not change, is left alone.
+    """
+    batch_id = getattr(transfer, "batch_id", None)
+    if batch_id is None or previous == transfer.status:
+        return
+    amount = Round(F("amount_succeeded") + transfer.amount, 2)
+    changes: dict[str, Any] = {"updated_at": timezone.now()}
+    if transfer.status == Status.SUCCESSFUL:
+        changes.update(
+            successful_count=F("successful_count") + 1,
+            failed_count=F("failed_count") - 1,
+            amount_succeeded=amount,
+        )
+    else:
+        changes.update(
+            successful_count=F("successful_count") - 1,
+            failed_count=F("failed_count") + 1,
+            amount_succeeded=Round(F("amount_succeeded") - transfer.amount, 2),
+        )
+    PayoutBatch.objects.filter(pk=batch_id).update(**changes)

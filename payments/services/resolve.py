@@ -25,6 +25,7 @@ from gateway.money import same_amount
 from mtn.values import parse_transaction_status
 from payments.models import MoneyTransfer
 from payments.representation import transfer_representation
+from payments.services.batches import payout_batch_item_corrected
 from payments.services.common import lock_transfer
 from payments.services.funds import funds_correct
 from payments.services.settle import transfer_transition
@@ -184,6 +185,7 @@ def _correct(locked: MoneyTransfer, *, target: str, reason: str, actor: Actor) -
         ]
     )
     funds_correct(transfer=locked, previous=previous, reason=reason)
+    payout_batch_item_corrected(transfer=locked, previous=previous)
     event_name = f"{locked.kind}.{_EVENT_NAMES[target]}"
     audit_record(
         tenant=locked.tenant,

@@ -215,6 +215,25 @@ def test_a_payout_mtn_reports_failed_after_success_gives_the_money_back(tenant):
     assert ledger_verify() == []
 
 
+def test_a_batch_item_mtn_reports_failed_after_success_moves_the_batch_counts(tenant):
+    from payments.models import PayoutBatch
+    from payments.tests.admin.test_batch_admin import make_batch
+
+    batch = make_batch(tenant, count=3, failed=1, succeeded=2)
+    item = Payout.objects.filter(batch=batch, status=Status.SUCCESSFUL).first()
+    mtn_says(item, "FAILED", reason="PAYEE_NOT_FOUND")
+
+    services.transfer_resolve(
+        transfer=item, decision=services.ACCEPT_MTN, reason="MTN failed it", actor=STAFF
+    )
+
+    after = PayoutBatch.objects.get(pk=batch.pk)
+    assert (after.successful_count, after.failed_count, after.pending_count) == (1, 2, 0)
+    assert after.amount_succeeded == batch.amount_succeeded - item.amount
+    assert after.status == PayoutBatch.State.COMPLETED
+    assert ledger_verify() == []
+
+
 def test_keep_clears_the_flag_and_the_same_claim_does_not_flag_again(tenant):
     payout = submitted(tenant, kind="payout", amount="700")
     mtn_says(payout, "SUCCESSFUL")
