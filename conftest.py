@@ -125,6 +125,19 @@ def _fresh_mtn_clients() -> Iterator[None]:
     forget_clients()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_mtn_limits() -> Iterator[None]:
+    """Each test starts with every MTN account's limits untouched (a 429 in one test slows
+    its account down, in this process, for as long as MTN asked)."""
+    from mtn import limits
+
+    limits._slow_until.clear()
+    limits._next_at.clear()
+    yield
+    limits._slow_until.clear()
+    limits._next_at.clear()
+
+
 @pytest.fixture
 def mtn(mtn_http, settings) -> responses.RequestsMock:
     """``mtn_http`` with one try per MTN call (nothing sleeps), no callback URL, and merchant
@@ -134,6 +147,14 @@ def mtn(mtn_http, settings) -> responses.RequestsMock:
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     settings.MTN_STATUS_POLL_AFTER_SECONDS = 60
     return mtn_http
+
+
+def dispatch() -> dict[str, int]:
+    """Run the worker's dispatcher until nothing is due now (what ``run_worker --once`` does):
+    a create only stores the payment; this is what sends it to MTN."""
+    from shell.worker import Worker
+
+    return Worker().drain()
 
 
 def mtn_calls(mock: responses.RequestsMock, path_pattern: str) -> list:

@@ -89,6 +89,9 @@ class Executed:
     status: int
     body: dict[str, Any]
     stored: bool = False  # already stored on the key by ``idempotency_complete``
+    # Sent with this answer only, never stored (e.g. ``Preference-Applied``): a replay did not
+    # do what they describe.
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def idempotency_complete(claim: Claim, executed: Executed) -> Executed:
@@ -292,7 +295,7 @@ def _execute(claim: Claim, prepared: Any, execute: Callable[[Any, Claim], Execut
         raise
     if not executed.stored:
         _complete(claim, executed)
-    return Response(executed.body, status=executed.status)
+    return Response(executed.body, status=executed.status, headers=executed.headers or None)
 
 
 def _complete(claim: Claim, executed: Executed) -> None:

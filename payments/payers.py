@@ -17,6 +17,7 @@ from gateway.audit import Actor, audit_record
 from gateway.errors import GatewayError, ValidationFailed
 from gateway.logging import mask_msisdn
 from gateway.money import MoneyError, parse_currency
+from gateway.shares import share_slot
 from mtn.accounts import mtn_route
 from mtn.errors import (
     MtnAuthenticationError,
@@ -36,6 +37,15 @@ class MtnUnavailable(GatewayError):
     code = "mtn_unavailable"
     http_status = 502
     default_message = "MTN could not answer the look-up now; try again shortly."
+
+
+class MtnBusy(GatewayError):
+    code = "mtn_busy"
+    http_status = 503
+    default_message = (
+        "This server is already waiting on MTN for as many look-ups as it allows; "
+        "retry in a moment."
+    )
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,16 @@ def payer_lookup(*, tenant: Any, msisdn: str, currency: str, actor: Actor) -> Pa
     Through the account routed for (tenant, currency). A number MTN does not know is
     ``active=False, name=None``. Raises ``MtnUnavailable`` (502) when MTN cannot answer or
     refuses the gateway itself; writes one audit event either way, never the whole number.
+    Holds one of the process's ``PAYER_LOOKUP_SLOTS`` while MTN answers; with none free,
+    raises ``MtnBusy`` (503 with ``Retry-After``) and asks nobody.
     """
+    with share_slot("PAYER_LOOKUP_SLOTS") as free:
+        if not free:
+            raise MtnBusy(headers={"Retry-After": "1"})
+        return _payer_lookup(tenant=tenant, msisdn=msisdn, currency=currency, actor=actor)
+
+
+def _payer_lookup(*, tenant: Any, msisdn: str, currency: str, actor: Actor) -> PayerInfo:
     routed = mtn_route(tenant_id=tenant.pk, currency=currency)
     account = routed.account
     product = "collection" if account.has_product("collection") else "disbursement"

@@ -33,12 +33,19 @@ from payments.services.settle import (
     transfer_flag_for_review,
     transfer_mismatch,
     transfer_poll,
+    transfer_poll_job,
     transfer_recheck,
     transfer_transition,
 )
-from payments.services.submit import transfer_submit
+from payments.services.submit import (
+    SUBMISSION_OUTCOMES,
+    transfer_check_job,
+    transfer_submit,
+    transfer_submit_job,
+)
 
 __all__ = [
+    "SUBMISSION_OUTCOMES",
     "Applied",
     "ApplyResult",
     "Transition",
@@ -58,9 +65,12 @@ __all__ = [
     "transfer_fetch_mtn_status",
     "transfer_flag_for_review",
     "transfer_mismatch",
+    "transfer_check_job",
     "transfer_poll",
+    "transfer_poll_job",
     "transfer_recheck",
     "transfer_submit",
+    "transfer_submit_job",
     "transfer_transition",
     "uses_platform_money",
 ]
