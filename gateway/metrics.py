@@ -79,7 +79,8 @@ RATE_LIMITED = Counter(
 RATE_LIMIT_FAIL_OPEN = Counter(
     "momo_rate_limit_fail_open",
     "Requests let through without a rate-limit check because Redis could not be reached, "
-    "by scope (api, callback).",
+    "by scope (api, callback; mtn: calls to MTN under this process's share of an account's "
+    "limits).",
     ["scope"],
     registry=REGISTRY,
 )

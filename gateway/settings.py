@@ -340,6 +340,13 @@ PREFER_WAIT_SLOTS = env_int("PREFER_WAIT_SLOTS", 1)
 PAYER_LOOKUP_SLOTS = env_int("PAYER_LOOKUP_SLOTS", 1)
 ADMIN_RECHECK_SLOTS = env_int("ADMIN_RECHECK_SLOTS", 1)
 MTN_SUBMIT_MAX_SECONDS = env_float("MTN_SUBMIT_MAX_SECONDS", 8.0)
+# Per MTN account, over all processes (mtn.limits); an account row may set its own.
+MTN_MAX_IN_FLIGHT = env_int("MTN_MAX_IN_FLIGHT", 32)
+MTN_RATE_LIMIT = env_float("MTN_RATE_LIMIT", 50.0)
+if MTN_MAX_IN_FLIGHT < 1:
+    raise ImproperlyConfigured(f"MTN_MAX_IN_FLIGHT must be at least 1, not {MTN_MAX_IN_FLIGHT}")
+if not MTN_RATE_LIMIT > 0:  # also refuses NaN
+    raise ImproperlyConfigured(f"MTN_RATE_LIMIT must be a positive number, not {MTN_RATE_LIMIT}")
 
 # --- Refusing to start on development secrets ---------------------------------------------
 

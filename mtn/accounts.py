@@ -335,6 +335,48 @@ def check_account_name(name: str) -> None:
         )
 
 
+# mtn_account_validate's max_in_flight and rate_limit: leave what is stored as it is.
+KEEP: Any = type("Keep", (), {"__repr__": lambda self: "KEEP"})()
+MAX_IN_FLIGHT_CEILING = 10_000
+RATE_LIMIT_CEILING = 100_000.0
+
+
+def check_max_in_flight(value: Any) -> int | None:
+    """A per-account MTN_MAX_IN_FLIGHT: a whole number from 1, or None (the setting)."""
+    if value is None:
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError as exc:
+        raise MtnAccountError(
+            f"Max in flight must be a whole number from 1 to {MAX_IN_FLIGHT_CEILING}."
+        ) from exc
+    if not 1 <= number <= MAX_IN_FLIGHT_CEILING:
+        raise MtnAccountError(
+            f"Max in flight must be a whole number from 1 to {MAX_IN_FLIGHT_CEILING}."
+        )
+    return number
+
+
+def check_rate_limit(value: Any) -> float | None:
+    """A per-account MTN_RATE_LIMIT in calls per second: above 0, or None (the setting)."""
+    if value is None:
+        return None
+    try:
+        number = float(str(value).strip())
+    except ValueError as exc:
+        raise MtnAccountError(
+            f"The rate limit must be a number of calls per second, from 0.01 to "
+            f"{RATE_LIMIT_CEILING:g}."
+        ) from exc
+    if not 0.01 <= number <= RATE_LIMIT_CEILING:  # also refuses NaN
+        raise MtnAccountError(
+            f"The rate limit must be a number of calls per second, from 0.01 to "
+            f"{RATE_LIMIT_CEILING:g}."
+        )
+    return number
+
+
 @dataclass(frozen=True)
 class AccountInput:
     """An account's settings, checked: what ``mtn_account_set`` writes."""
@@ -346,6 +388,8 @@ class AccountInput:
     base_url: str | None
     callback_url: str | None  # None: keep; "": none
     tenant: Any  # the owning Tenant or None (the platform)
+    max_in_flight: Any = KEEP  # KEEP, None (the setting) or a number
+    rate_limit: Any = KEEP
 
 
 def mtn_account_validate(
@@ -357,12 +401,16 @@ def mtn_account_validate(
     base_url: str | None = None,
     tenant_slug: str | None = None,
     callback_url: str | None = None,
+    max_in_flight: Any = KEEP,
+    rate_limit: Any = KEEP,
 ) -> AccountInput:
     """Check everything ``mtn_account_set`` takes; raises ``MtnAccountError`` saying what.
 
     On an existing account ``tenant_slug`` None keeps its owner, and another owner is refused:
     the payments recorded on an account depend on whose it is. A currency that another account
     of the same owner carries is refused here (and by the database, whatever races).
+    ``max_in_flight`` and ``rate_limit`` are the account's own MTN call limits: ``KEEP``
+    leaves what is stored, None falls back to the settings.
     """
     check_account_name(name)
     _check(target_environment_validator, target_environment, "Target environment")
@@ -379,6 +427,10 @@ def mtn_account_validate(
             " there."
         )
     parsed = parse_credentials(credentials)
+    checked_max_in_flight = (
+        max_in_flight if max_in_flight is KEEP else check_max_in_flight(max_in_flight)
+    )
+    checked_rate_limit = rate_limit if rate_limit is KEEP else check_rate_limit(rate_limit)
     checked_base_url = check_url(base_url, "The base URL") if base_url else None
     checked_callback = None
     if callback_url is not None:
@@ -415,6 +467,8 @@ def mtn_account_validate(
         base_url=checked_base_url,
         callback_url=checked_callback,
         tenant=tenant,
+        max_in_flight=checked_max_in_flight,
+        rate_limit=checked_rate_limit,
     )
 
 
@@ -457,6 +511,10 @@ def mtn_account_set(*, actor: Actor, **values: Any) -> MtnAccount:
                 account.base_url = default_base_url(given.target_environment)
             if given.callback_url is not None:
                 account.callback_url = given.callback_url
+            if given.max_in_flight is not KEEP:
+                account.max_in_flight = given.max_in_flight
+            if given.rate_limit is not KEEP:
+                account.rate_limit = given.rate_limit
             for product, parts in given.credentials.items():
                 for part, value in parts.items():
                     setattr(account, f"{product}_{part}", value)
@@ -478,6 +536,8 @@ def mtn_account_set(*, actor: Actor, **values: Any) -> MtnAccount:
                     "base_url": account.base_url,
                     "currencies": list(given.currencies),
                     "callback_url": account.callback_url,
+                    "max_in_flight": account.max_in_flight,
+                    "rate_limit": account.rate_limit,
                     # Which credentials were set, never their values.
                     "credentials_set": sorted(given.credentials),
                 },

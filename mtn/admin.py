@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -59,7 +60,15 @@ class MtnAccountForm(forms.ModelForm):
 
     class Meta:
         model = MtnAccount
-        fields = ("name", "tenant", "target_environment", "base_url", "callback_url")
+        fields = (
+            "name",
+            "tenant",
+            "target_environment",
+            "base_url",
+            "callback_url",
+            "max_in_flight",
+            "rate_limit",
+        )
         formfield_callback = _https_by_default
         help_texts = {
             "tenant": "Empty: the platform's account. A tenant's own account carries only that "
@@ -70,6 +79,15 @@ class MtnAccountForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["base_url"].required = False
+        # Say what an empty limit means here and now.
+        self.fields["max_in_flight"].help_text = (
+            "Calls at once to MTN through this account, over all processes. Empty: "
+            f"MTN_MAX_IN_FLIGHT ({settings.MTN_MAX_IN_FLIGHT})."
+        )
+        self.fields["rate_limit"].help_text = (
+            "Calls per second to MTN through this account, over all processes. Empty: "
+            f"MTN_RATE_LIMIT ({settings.MTN_RATE_LIMIT:g})."
+        )
         if self.instance.pk:
             self.fields["name"].disabled = True
             self.fields["tenant"].disabled = True
@@ -100,6 +118,8 @@ class MtnAccountForm(forms.ModelForm):
                 "base_url": data.get("base_url") or None,
                 "callback_url": data.get("callback_url") or "",
                 "tenant_slug": tenant.slug if tenant is not None else None,
+                "max_in_flight": data.get("max_in_flight"),
+                "rate_limit": data.get("rate_limit"),
             }
             mtn_account_validate(**self.account_values)
         except MtnAccountError as exc:
@@ -145,6 +165,7 @@ class MtnAccountAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 },
             ),
         ]
+        fieldsets.append(("MTN call limits", {"fields": ("max_in_flight", "rate_limit")}))
         for product in PRODUCTS:
             fieldsets.append(
                 (

@@ -7,7 +7,9 @@ Speaks only MTN: no imports from the gateway's other apps. Every call has explic
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json as json_module
 import logging
 import secrets
 import threading
@@ -20,6 +22,7 @@ from urllib.parse import quote
 
 import requests
 from django.conf import settings
+from requests.structures import CaseInsensitiveDict
 
 from .errors import (
     MtnConfigurationError,
@@ -199,17 +202,19 @@ class MtnClient:
     ) -> None:
         self.config = config or MtnConfig.from_settings()
         if session is None:
-            session = requests.Session()
-            # requests re-reads the proxy environment on every call when trust_env is on
-            # (about a millisecond each); read it once here instead.
-            session.trust_env = False
-            session.proxies.update(requests.utils.get_environ_proxies(self.config.base_url))
+            session = new_session(self.config.base_url)
         self.session = session
         # Never turn TLS verification off (sparkplug's SDK does; reference section 10).
         self.session.verify = True
+        # Each call goes straight to the session's adapter with a request built here (see
+        # _exchange); what requests would work out on every call is worked out once.
+        self._direct = _plain_session(session)
+        self._base_url = _prepared_base_url(self.config.base_url)
+        self._default_headers = dict(session.headers) if self._direct else {}
         # Tokens seen recently, so that most calls skip the shared cache's round trip, and
         # the ones this client minted, to live on while the shared cache is down.
         self._token_memo: dict[str, TokenMemo] = {}
+        self._token_keys: dict[str, str] = {}
         self.retry_policy = retry_policy or RetryPolicy(
             max_tries=self.config.max_tries, max_seconds=self.config.max_seconds
         )
@@ -482,20 +487,26 @@ class MtnClient:
 
     def _token_cache_key(self, product: str) -> str:
         # Per account and product; the API user is in it too, so replacing an account's
-        # credentials stops the old user's token from being used at once.
-        api_user = self.config.credentials(product).api_user
-        digest = hashlib.sha256(
-            f"{self.config.account}|{self.config.base_url}|{product}|{api_user}".encode()
-        ).hexdigest()[:32]
-        return f"mtn:token:{digest}"
+        # credentials stops the old user's token from being used at once. The config is
+        # frozen, so the key is worked out once per product.
+        key = self._token_keys.get(product)
+        if key is None:
+            api_user = self.config.credentials(product).api_user
+            digest = hashlib.sha256(
+                f"{self.config.account}|{self.config.base_url}|{product}|{api_user}".encode()
+            ).hexdigest()[:32]
+            key = self._token_keys[product] = f"mtn:token:{digest}"
+        return key
 
     def _mint_token(self, product: str, key: str) -> str:
         creds = self.config.credentials(product)
         response = self._exchange(
             "POST",
             f"/{product}/token/",
-            auth=(creds.api_user, creds.api_key),
-            headers={"Ocp-Apim-Subscription-Key": creds.subscription_key},
+            headers={
+                "Authorization": _basic_auth(creds.api_user, creds.api_key),
+                "Ocp-Apim-Subscription-Key": creds.subscription_key,
+            },
         )
         if response.status_code != 200:
             raise classify_response(response)
@@ -526,7 +537,7 @@ class MtnClient:
         return (self.config.connect_timeout, self.config.read_timeout)
 
     def _policy(self, retry: bool) -> RetryPolicy:
-        return self.retry_policy if retry else RetryPolicy(max_tries=1)
+        return self.retry_policy if retry else _ONE_TRY
 
     def _transaction_body(
         self,
@@ -636,25 +647,77 @@ class MtnClient:
             "Ocp-Apim-Subscription-Key": creds.subscription_key,
             **headers,
         }
-        return self._exchange(method, path, headers=all_headers, json=json)
+        body = None if json is None else _json_bytes(json)
+        return self._exchange(method, path, headers=all_headers, body=body)
 
-    def _exchange(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def _exchange(
+        self, method: str, path: str, *, headers: dict[str, str], body: bytes | None = None
+    ) -> requests.Response:
         """One HTTP request to MTN, timed and reported to ``call_observers``.
 
         Raises ``MtnNetworkError`` (or ``MtnConfigurationError`` for TLS) when no answer came.
         """
         started = time.monotonic()
         try:
-            response = self.session.request(
-                method, f"{self.config.base_url}{path}", timeout=self._timeout, **kwargs
-            )
-        except requests.RequestException as exc:
+            if self._direct:
+                response = self._send_direct(method, path, headers, body)
+            else:
+                response = self.session.request(
+                    method,
+                    f"{self.config.base_url}{path}",
+                    headers=headers,
+                    data=body,
+                    timeout=self._timeout,
+                )
+        except (requests.RequestException, ValueError) as exc:
+            if not isinstance(exc, requests.RequestException):
+                if not str(exc).startswith("Invalid header"):
+                    raise
+                # http.client refuses a header with a line break (ValueError) before sending
+                # anything; requests reported it as InvalidHeader, and so do we.
+                exc = requests.exceptions.InvalidHeader(str(exc))
             error = classify_exception(exc)
             _notify(method, path, None, error.code, started)
             raise error from exc
         failed = call_observers and response.status_code >= 300
         code = classify_response(response).code if failed else None
         _notify(method, path, response.status_code, code, started)
+        return response
+
+    def _send_direct(
+        self, method: str, path: str, headers: dict[str, str], body: bytes | None
+    ) -> requests.Response:
+        """The request as ``Session.request`` would send it, straight to the adapter.
+
+        ``Session.request`` spends most of a call's CPU re-deriving per call what is fixed
+        per client: merging session and request settings, re-reading the environment,
+        re-parsing and re-quoting the URL, cookie jars, hooks and redirect handling (about
+        two thirds of requests' own cost; bench/mtn_client_cpu.py). Here the URL's root is
+        prepared once, the session's headers are merged in, and the adapter gets the same
+        timeouts, TLS verification and proxies. Differences, none of which MTN's API uses:
+        redirects are not followed (a 3xx is an unexpected answer), and cookies MTN may set
+        are not sent back.
+        """
+        request = requests.PreparedRequest()
+        request.method = method
+        request.url = self._base_url + path
+        merged: CaseInsensitiveDict[str | bytes] = CaseInsensitiveDict(self._default_headers)
+        merged.update(headers)
+        if body is not None or method not in _BODYLESS_METHODS:
+            # As requests does: a body's length, and 0 for a POST without one.
+            merged["Content-Length"] = str(len(body)) if body is not None else "0"
+        request.headers = merged
+        request.body = body
+        adapter = self.session.get_adapter(request.url)
+        response = adapter.send(
+            request,
+            timeout=self._timeout,
+            verify=True,
+            proxies=self.session.proxies,
+        )
+        # Read the whole answer (as Session.send does), which also gives the connection
+        # back to the pool for the next call.
+        _ = response.content
         return response
 
 
@@ -781,14 +844,22 @@ _clients = threading.local()
 
 
 def client_for(config: MtnConfig) -> MtnClient:
-    """The client for ``config`` in this thread: one connection pool and token memo per
-    account configuration and thread (``requests.Session`` is not thread-safe)."""
+    """The client for ``config`` in this thread: one token memo per account configuration
+    and thread, and one ``requests.Session`` (keep-alive connection pool) per account and
+    thread, shared by its configurations that differ only in timeouts or retries (the
+    quick one of callbacks, say). A session is not thread-safe, hence per thread."""
     clients: dict[MtnConfig, MtnClient] | None = getattr(_clients, "by_config", None)
     if clients is None:
         clients = _clients.by_config = {}
+        _clients.sessions = {}
     client = clients.get(config)
     if client is None:
-        client = clients[config] = MtnClient(config)
+        sessions: dict[tuple[str, str], requests.Session] = _clients.sessions
+        where = (config.account, config.base_url)
+        session = sessions.get(where)
+        if session is None:
+            session = sessions[where] = new_session(config.base_url)
+        client = clients[config] = MtnClient(config, session=session)
     return client
 
 
@@ -815,6 +886,97 @@ def _notify(
             )
         except Exception:  # noqa: BLE001 - metrics must never break a payment
             logger.debug("MTN call observer %r failed", observer, exc_info=True)
+
+
+_BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_ONE_TRY = RetryPolicy(max_tries=1)
+
+
+class MtnAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, keeping per host what the stock one works out from the URL on
+    every call (its connection pool's key, the request target) when no proxy is in play.
+    With a proxy it is the stock adapter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pools: dict[tuple[str, Any, Any], Any] = {}
+
+    def get_connection_with_tls_context(
+        self,
+        request: requests.PreparedRequest,
+        verify: Any,
+        proxies: dict[str, str] | None = None,
+        cert: Any = None,
+    ) -> Any:
+        if proxies:
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        key = (_origin(str(request.url)), verify, cert)
+        pool = self._pools.get(key)
+        if pool is None or pool.pool is None:  # new, or closed (evicted, session closed)
+            pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+            self._pools[key] = pool
+        return pool
+
+    def request_url(self, request: requests.PreparedRequest, proxies: dict[str, str] | None) -> str:
+        if proxies:
+            return super().request_url(request, proxies)
+        url = str(request.url)
+        return url[len(_origin(url)) :] or "/"
+
+    def close(self) -> None:
+        self._pools.clear()
+        super().close()
+
+
+def _origin(url: str) -> str:
+    # "https://host:port/path?query" -> "https://host:port" (our URLs carry no user info).
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def new_session(base_url: str) -> requests.Session:
+    """A session for one MTN base URL: keep-alive pool, verified TLS, proxies read once."""
+    session = requests.Session()
+    adapter = MtnAdapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    # requests re-reads the proxy environment on every call when trust_env is on (about a
+    # millisecond each); read it once here instead.
+    session.trust_env = False
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    session.verify = True
+    return session
+
+
+def _plain_session(session: Any) -> bool:
+    """Whether ``session`` is a requests Session with nothing per call that ``_send_direct``
+    would skip (no auth, hooks, cookies, or redirect-following differences that matter)."""
+    return (
+        isinstance(session, requests.Session)
+        and session.auth is None
+        and not any(session.hooks.values())
+        and not session.cookies
+        and not session.params
+        and not session.cert
+    )
+
+
+def _prepared_base_url(base_url: str) -> str:
+    # requests' own URL preparation (IDNA host, quoting), once per client.
+    prepared = requests.PreparedRequest()
+    prepared.prepare_url(base_url, None)
+    return str(prepared.url).rstrip("/")
+
+
+def _json_bytes(body: dict[str, Any]) -> bytes:
+    # Exactly what requests sends for json=: the stdlib's default separators, no NaN.
+    return json_module.dumps(body, allow_nan=False).encode("utf-8")
+
+
+def _basic_auth(user: str, password: str) -> str:
+    # As requests' HTTPBasicAuth: latin-1 bytes, base64 (the token endpoint, section 3.1).
+    pair = f"{user}:{password}".encode("latin1")
+    return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 def _ref(reference_id: uuid.UUID | str) -> str:

@@ -7,7 +7,7 @@ name only, so that this app still imports nothing from the others.
 
 from __future__ import annotations
 
-from django.core.validators import RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -51,12 +51,36 @@ class MtnAccount(models.Model):
     disbursement_subscription_key = EncryptedTextField(blank=True, default="")
     disbursement_api_user = EncryptedTextField(blank=True, default="")
     disbursement_api_key = EncryptedTextField(blank=True, default="")
+    # Calls to MTN through this account, over all processes (mtn.limits). Null: the
+    # MTN_MAX_IN_FLIGHT and MTN_RATE_LIMIT settings.
+    max_in_flight = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Calls at once to MTN through this account. Empty: MTN_MAX_IN_FLIGHT.",
+    )
+    rate_limit = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.01)],
+        help_text="Calls per second to MTN through this account. Empty: MTN_RATE_LIMIT.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
         verbose_name = "MTN account"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_in_flight__isnull=True) | Q(max_in_flight__gte=1),
+                name="mtn_account_max_in_flight_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(rate_limit__isnull=True) | Q(rate_limit__gt=0),
+                name="mtn_account_rate_limit_positive",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

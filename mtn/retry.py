@@ -8,6 +8,7 @@ second charge (reference sections 4.1 and 6.2).
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -47,20 +48,27 @@ class RetryPolicy:
         """Call ``func`` until it succeeds, raises a non-retryable error, or the budget ends."""
         if self.max_tries <= 1:
             return func()
+        return cast(T, self._runner(func, description))
 
-        decorated = backoff.on_exception(
-            # backoff types wait generators as receiving None; ours receives the exception.
-            cast(Any, self._wait_gen),
-            MtnError,
-            max_tries=self.max_tries,
-            max_time=self.max_seconds,
-            jitter=None,  # full jitter is applied inside _wait_gen, after Retry-After is known
-            giveup=lambda exc: not (isinstance(exc, MtnError) and self.should_retry(exc)),
-            on_backoff=lambda details: _log_backoff(description, details),
-            raise_on_giveup=True,
-            logger=None,
-        )(func)
-        return decorated()
+    @functools.cached_property
+    def _runner(self) -> Callable[[Callable[[], Any], str], Any]:
+        # Decorated once per policy rather than once per call (backoff builds its handlers
+        # and wrapper on every decoration); each run still gets its own wait generator.
+        return cast(
+            Callable[[Callable[[], Any], str], Any],
+            backoff.on_exception(
+                # backoff types wait generators as receiving None; ours receives the exception.
+                cast(Any, self._wait_gen),
+                MtnError,
+                max_tries=self.max_tries,
+                max_time=self.max_seconds,
+                jitter=None,  # full jitter is applied in _wait_gen, after Retry-After is known
+                giveup=lambda exc: not (isinstance(exc, MtnError) and self.should_retry(exc)),
+                on_backoff=lambda details: _log_backoff(details["args"][1], details),
+                raise_on_giveup=True,
+                logger=None,
+            )(_call),
+        )
 
     def _wait_gen(self) -> Generator[float, MtnError, None]:
         """Wait generator: backoff sends the exception in, we answer with seconds to wait."""
@@ -86,6 +94,10 @@ class RetryPolicy:
                 exc = yield 0.0
             else:
                 exc = yield delay
+
+
+def _call(func: Callable[[], T], description: str) -> T:
+    return func()  # ``description`` rides along for the log line (details["args"])
 
 
 def _log_backoff(description: str, details: dict[str, Any]) -> None:

@@ -6,7 +6,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from gateway.audit import Actor
 from gateway.crypto import EncryptionKeyError
-from mtn.accounts import MtnAccountError, account_output, mtn_account_set
+from mtn.accounts import KEEP, MtnAccountError, account_output, mtn_account_set
+
+
+def _limit(value: str | None) -> Any:
+    """A limit flag: left out keeps the stored value, ``default`` returns to the setting."""
+    if value is None:
+        return KEEP
+    return None if value.strip().lower() == "default" else value
 
 
 class Command(BaseCommand):
@@ -26,6 +33,18 @@ class Command(BaseCommand):
         parser.add_argument("--base-url")
         parser.add_argument("--tenant", help="slug of the tenant that owns it; none: the platform")
         parser.add_argument("--callback-url")
+        parser.add_argument(
+            "--max-in-flight",
+            metavar="N",
+            help="calls at once to MTN through this account, over all processes; "
+            "'default': MTN_MAX_IN_FLIGHT (left out: unchanged)",
+        )
+        parser.add_argument(
+            "--rate-limit",
+            metavar="R",
+            help="calls per second to MTN through this account, over all processes; "
+            "'default': MTN_RATE_LIMIT (left out: unchanged)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         stream = options.get("stdin") or sys.stdin
@@ -53,6 +72,8 @@ class Command(BaseCommand):
                 base_url=options["base_url"],
                 tenant_slug=options["tenant"],
                 callback_url=options["callback_url"],
+                max_in_flight=_limit(options["max_in_flight"]),
+                rate_limit=_limit(options["rate_limit"]),
                 actor=Actor.system(),
             )
         except (MtnAccountError, EncryptionKeyError) as exc:
