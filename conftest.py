@@ -127,15 +127,24 @@ def _fresh_mtn_clients() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _fresh_mtn_limits() -> Iterator[None]:
-    """Each test starts with every MTN account's limits untouched (a 429 in one test slows
-    its account down, in this process, for as long as MTN asked)."""
-    from mtn import limits
+    """Each test starts with every MTN account's limits untouched: a 429 in one test slows
+    its account down (for as long as MTN asked), in this process and in Redis."""
+    from django.core.cache import cache
 
-    limits._slow_until.clear()
-    limits._next_at.clear()
+    from mtn.limits import forget_local_state
+
+    def forget() -> None:
+        forget_local_state()
+        delete_pattern = getattr(cache, "delete_pattern", None)
+        if delete_pattern is not None:
+            try:
+                delete_pattern("*mtn:limits:*")
+            except Exception:  # noqa: BLE001 - a test that cut Redis on purpose
+                return
+
+    forget()
     yield
-    limits._slow_until.clear()
-    limits._next_at.clear()
+    forget()
 
 
 @pytest.fixture

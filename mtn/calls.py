@@ -21,12 +21,12 @@ from typing import Any, Generic, TypeVar
 
 from mtn.accounts import mtn_client_for
 from mtn.client import MtnClient
-from mtn.errors import MtnError, MtnRateLimitedError
+from mtn.errors import MtnError
 from mtn.limits import (
     account_limits,
-    account_slow_down,
     permit_try_acquire,
     permit_wait_hint,
+    slow_down_after,
 )
 from mtn.models import MtnAccount
 
@@ -57,8 +57,8 @@ class MtnCall:
             client = mtn_client_for(self.account, quick=self.quick, timeout_cap=self.timeout_cap)
         try:
             return self.request(client)
-        except MtnRateLimitedError as exc:
-            account_slow_down(self.account.name, exc.retry_after or 1.0)
+        except MtnError as exc:
+            slow_down_after(self.account.name, exc)  # a 429 only
             raise
 
 
