@@ -9,7 +9,6 @@ does) and records when each request started and ended.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import signal
@@ -18,12 +17,8 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings as django_settings
@@ -33,6 +28,7 @@ from django.utils import timezone
 from payments.models import Payment
 from payments.states import Submission
 from shell.worker import Worker
+from tests.latency_proxy import LatencyProxy
 from webhooks.models import MtnCallback
 
 from .conftest import create, wait_until
@@ -50,60 +46,6 @@ MANAGE = Path(django_settings.BASE_DIR) / "manage.py"
 def _postgres_only() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")
-
-
-class LatencyProxy:
-    """Forwards to ``upstream`` after ``latency`` seconds; records (start, end, method, path)."""
-
-    def __init__(self, upstream: str, latency: float) -> None:
-        self.latency = latency
-        self.log: list[tuple[float, float, str, str]] = []
-        self._lock = threading.Lock()
-        target = urlsplit(upstream)
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _forward(self) -> None:
-                started = time.monotonic()
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                time.sleep(proxy.latency)
-                upstream_conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                upstream_conn.request(self.command, self.path, body=body, headers=headers)
-                answer = upstream_conn.getresponse()
-                payload = answer.read()
-                self.send_response(answer.status)
-                for name, value in answer.getheaders():
-                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-                upstream_conn.close()
-                with proxy._lock:
-                    proxy.log.append((started, time.monotonic(), self.command, self.path))
-
-            do_GET = do_POST = do_PUT = _forward  # noqa: N815 - http.server's naming
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def calls(self) -> list[tuple[float, float, str, str]]:
-        """Transaction calls (not tokens)."""
-        with self._lock:
-            return [entry for entry in self.log if "/token/" not in entry[3]]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class HangingMtn:
