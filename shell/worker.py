@@ -67,6 +67,9 @@ CANDIDATES = 200
 MAX_TENANT_QUERIES = 8
 # Claimed, besides the calls in flight: what the account's rate allows in this long.
 BUFFER_SECONDS = 1.0
+# While there is work, the dispatcher claims again this soon (budgets free up as calls end),
+# so that another tenant's payment behind one tenant's burst waits no longer than this.
+CLAIM_AGAIN_SECONDS = 0.05
 # A claimed row that waited this long for a permit (MTN's 429 slowed its account down) is
 # given back, well before its lease ends.
 GIVE_BACK_AFTER = LEASE / 2
@@ -369,7 +372,14 @@ class Worker:
     deliveries_wake: threading.Event = field(default_factory=threading.Event)
     # Only these kinds of work (payment, payout, refund, callback, webhook); None: all.
     only: tuple[str, ...] | None = None
+    # Set by the LISTEN thread on every NOTIFY: something was committed due now.
+    notified: threading.Event = field(default_factory=threading.Event)
     _dispatcher: Dispatcher | None = None
+    # Running forever: claim on a NOTIFY, every this many seconds, or CLAIM_AGAIN_SECONDS
+    # after the last claim while there is work; not on every wake-up by a finished call.
+    _poll_seconds: float | None = None
+    _last_claim: float = 0.0
+    _more_due: bool = True
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -385,26 +395,41 @@ class Worker:
         dispatcher = self.dispatcher
         dispatcher.collect()
         dispatcher.give_back_stale()
-        if not self.stop_event.is_set():
-            self._claim(dispatcher)
+        if not self.stop_event.is_set() and self._claim_due_now():
+            self.notified.clear()
+            self._last_claim = time.monotonic()
+            claimed = self._claim(dispatcher)
+            # More may be due behind what the accounts' budgets let in: look again soon.
+            self._more_due = claimed > 0 or dispatcher.busy
         dispatcher.pump()
         counts = dict(dispatcher.counts)
         dispatcher.counts.clear()
         return counts
 
-    def _claim(self, dispatcher: Dispatcher) -> None:
+    def _claim_due_now(self) -> bool:
+        if self._poll_seconds is None or self.notified.is_set():
+            return True
+        wait = CLAIM_AGAIN_SECONDS if self._more_due else self._poll_seconds
+        return time.monotonic() - self._last_claim >= wait
+
+    def _claim(self, dispatcher: Dispatcher) -> int:
+        """Claim and start what is due; returns how many rows were claimed."""
         now = timezone.now()
+        claimed = 0
         for kind, model in TRANSFER_KINDS:
             if self.only is not None and kind not in self.only:
                 continue
             for transfer in claim_transfers(model, now=now, budget=dispatcher.budget):
                 dispatcher.start(_transfer_work(kind, transfer, now + LEASE))
+                claimed += 1
         if self.only is not None and "callback" not in self.only:
-            return
+            return claimed
         for callback in claim_due(MtnCallback, now=now, limit=CANDIDATES):
             dispatcher.start(
                 Work("callback", callback, callback_confirm_job(callback=callback), "", now + LEASE)
             )
+            claimed += 1
+        return claimed
 
     # --- a whole round (tests, --once) ---------------------------------------------------
 
@@ -468,6 +493,7 @@ class Worker:
         """The dispatcher on this thread, deliveries on another, until stopped."""
         logger.info("worker started")
         poll = settings.DISPATCH_POLL_SECONDS if idle_sleep is None else idle_sleep
+        self._poll_seconds = poll
         helpers = [
             threading.Thread(target=self._deliveries_forever, args=(poll,), daemon=True),
         ]
@@ -549,9 +575,11 @@ class Worker:
             try:
                 with psycopg.connect(autocommit=True, **_listen_params()) as listener:
                     listener.execute(f"LISTEN {DISPATCH_CHANNEL}")
-                    self.wake.set()  # anything committed before LISTEN is found by a claim
+                    self.notified.set()  # what was committed before LISTEN: claim it now
+                    self.wake.set()
                     while not self.stop_event.is_set():
                         for _ in listener.notifies(timeout=1.0, stop_after=1):
+                            self.notified.set()
                             self.wake.set()
                             self.deliveries_wake.set()
             except Exception as exc:  # noqa: BLE001 - the dispatcher polls meanwhile

@@ -313,3 +313,24 @@ def test_run_worker_once_prints_json_counts(tenant, mtn):
 
     assert json.loads(out.getvalue()) == {"done": {"payment.submitted": 1}}
     assert posts(mtn) == 1
+
+
+# --- fairness between tenants on one MTN account ----------------------------------------------
+
+
+def test_a_claim_takes_tenants_in_turn_behind_one_tenants_backlog(
+    tenant, other_tenant, monkeypatch
+):
+    from shell import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "CANDIDATES", 10)  # a backlog past one query's look
+    backlog = [create(tenant) for _ in range(25)]
+    old = timezone.now() - timedelta(minutes=5)
+    Payment.objects.filter(pk__in=[p.pk for p in backlog]).update(next_attempt_at=old)
+    single = create(other_tenant)  # due later than all of the backlog
+
+    claimed = worker_module.claim_transfers(Payment, now=timezone.now(), budget=lambda _: 4)
+
+    assert len(claimed) == 4  # the account's budget
+    assert single.pk in {p.pk for p in claimed}  # not behind the other tenant's 25
+    assert sum(p.tenant_id == tenant.pk for p in claimed) == 3
