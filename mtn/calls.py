@@ -98,6 +98,18 @@ class PermitTimeout(Exception):
     """``run_inline`` gave up waiting for the account's permit before its deadline."""
 
 
+def _permit(account: MtnAccount, deadline: float | None) -> Any:
+    """A permit from ``account``'s limits, waiting for one; ``PermitTimeout`` rather than
+    wait past ``deadline`` (``time.monotonic()``)."""
+    limits = account_limits(account)
+    while (permit := permit_try_acquire(account.name, limits)) is None:
+        wait = permit_wait_hint(account.name, limits)
+        if deadline is not None and time.monotonic() + wait > deadline:
+            raise PermitTimeout(account.name)
+        time.sleep(wait)
+    return permit
+
+
 def run_inline(job: Job[R], *, deadline: float | None = None) -> R:
     """Run ``job`` in this thread, each MTN call within its account's limits.
 
@@ -106,16 +118,28 @@ def run_inline(job: Job[R], *, deadline: float | None = None) -> R:
     """
     step = job_start(job)
     while not isinstance(step, Done):
-        limits = account_limits(step.account)
-        while (permit := permit_try_acquire(step.account_name, limits)) is None:
-            wait = permit_wait_hint(step.account_name, limits)
-            if deadline is not None and time.monotonic() + wait > deadline:
-                job.close()
-                raise PermitTimeout(step.account_name)
-            time.sleep(wait)
+        try:
+            permit = _permit(step.account, deadline)
+        except PermitTimeout:
+            job.close()
+            raise
         try:
             outcome = call_outcome(step)
         finally:
             permit.release()
         step = job_send(job, outcome)
     return step.value
+
+
+def call_within_limits(account: MtnAccount, request: Callable[[], R], *, wait_up_to: float) -> R:
+    """``request()`` (one call to MTN through ``account``, e.g. a payer look-up's) with a
+    permit from the account's limits, waiting at most ``wait_up_to`` seconds for it
+    (``PermitTimeout`` past that). MTN's 429 slows the account down."""
+    permit = _permit(account, time.monotonic() + wait_up_to)
+    try:
+        return request()
+    except MtnError as exc:
+        slow_down_after(account.name, exc)
+        raise
+    finally:
+        permit.release()

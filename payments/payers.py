@@ -19,6 +19,7 @@ from gateway.logging import mask_msisdn
 from gateway.money import MoneyError, parse_currency
 from gateway.shares import share_slot
 from mtn.accounts import mtn_route
+from mtn.calls import PermitTimeout, call_within_limits
 from mtn.errors import (
     MtnAuthenticationError,
     MtnConfigurationError,
@@ -28,6 +29,9 @@ from mtn.errors import (
 )
 
 logger = logging.getLogger(__name__)
+
+# A look-up waits this long at most for a permit from its MTN account's limits, then is 503.
+PERMIT_WAIT_SECONDS = 2.0
 
 # The payments' MSISDN rule: 9 to 15 digits with the country code, an optional leading "+".
 _MSISDN_RE = re.compile(r"\+?([0-9]{9,15})", re.ASCII)
@@ -102,14 +106,27 @@ def _payer_lookup(*, tenant: Any, msisdn: str, currency: str, actor: Actor) -> P
     product = "collection" if account.has_product("collection") else "disbursement"
     masked = mask_msisdn(msisdn)
     outcome = "answered"
+    client = routed.client
     try:
-        active = routed.client.account_holder_active(product=product, msisdn=msisdn)
+        active = call_within_limits(
+            account,
+            lambda: client.account_holder_active(product=product, msisdn=msisdn),
+            wait_up_to=PERMIT_WAIT_SECONDS,
+        )
         name = None
         if active:
             try:
-                name = routed.client.basic_user_info(product=product, msisdn=msisdn).name
+                name = call_within_limits(
+                    account,
+                    lambda: client.basic_user_info(product=product, msisdn=msisdn).name,
+                    wait_up_to=PERMIT_WAIT_SECONDS,
+                )
             except MtnNotFoundError:
                 name = None
+    except PermitTimeout as exc:
+        # The account's limits (shared by every process) are taken by other calls now.
+        outcome = "busy"
+        raise MtnBusy(headers={"Retry-After": "1"}) from exc
     except (MtnAuthenticationError, MtnConfigurationError) as exc:
         # The gateway's own set-up, not the merchant's request: say so to operators only.
         outcome = f"refused:{exc.code}"
