@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from gateway.audit import Actor, audit_record
 from gateway.money import same_amount
-from mtn.calls import Job, MtnCall, run_inline
+from mtn.calls import Job, MtnCall, PermitTimeout, call_within_limits, run_inline
 from mtn.client import MtnClient, TransactionStatus
-from mtn.errors import MtnError, MtnNotFoundError
+from mtn.errors import MtnError, MtnNotFoundError, MtnRetryableError
 from payments.errors import InvalidTransition
 from payments.models import MoneyTransfer
 from payments.representation import transfer_representation
@@ -34,6 +34,9 @@ from payments.states import Status, Submission, can_transition, is_final
 from webhooks.outbox import outbox_enqueue
 
 logger = logging.getLogger(__name__)
+
+# A person's re-check waits this long at most for a permit from the account's MTN limits.
+RECHECK_PERMIT_WAIT_SECONDS = 5.0
 
 
 def transfer_fetch_mtn_status(
@@ -114,6 +117,22 @@ def _reschedule_poll(
     return locked
 
 
+def _fetch_within_limits(transfer: MoneyTransfer) -> TransactionStatus:
+    """The status call of a person's re-check, within the account's MTN limits: waits up to
+    ``RECHECK_PERMIT_WAIT_SECONDS`` for a permit, else ``MtnRetryableError`` (not asked)."""
+    account = transfer_account(transfer)
+    try:
+        return call_within_limits(
+            account,
+            lambda: transfer_fetch_mtn_status(transfer=transfer),
+            wait_up_to=RECHECK_PERMIT_WAIT_SECONDS,
+        )
+    except PermitTimeout as exc:
+        raise MtnRetryableError(
+            "ACCOUNT_BUSY", "The MTN account's call limits are in use; try again in a moment."
+        ) from exc
+
+
 def transfer_recheck(*, transfer: MoneyTransfer, actor: Actor) -> ApplyResult:
     """Support's "re-check with MTN": ask the status endpoint now and apply a final answer.
 
@@ -121,7 +140,7 @@ def transfer_recheck(*, transfer: MoneyTransfer, actor: Actor) -> ApplyResult:
     asked or does not know the reference (``MtnNotFoundError``); nothing changes then.
     """
     try:
-        mtn_status = transfer_fetch_mtn_status(transfer=transfer)
+        mtn_status = _fetch_within_limits(transfer)
     except MtnError as exc:
         audit_record(
             tenant=transfer.tenant,
