@@ -6,17 +6,17 @@ and the dispatcher (``run_worker``) submits it; the same statement or transactio
 idempotency key is inserted in the same transaction, so a request that dies leaves a key that
 leads its retry to the object.
 
-With ``Prefer: wait=N`` and one of this process's wait slots free, the request owns the first
-submission instead (a lease, as the dispatcher's) and makes it itself, through the same job
-(``transfer_submit_job``), answering with the object as MTN's first answer left it.
+With ``Prefer: wait=N`` the request owns the first submission instead (a lease, as the
+dispatcher's, taken by the insert itself) and, with one of this process's wait slots free,
+makes it through the same job (``transfer_submit_job``), answering with the object as MTN's
+first answer left it; without a free slot it hands the row to the dispatcher at once.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -251,17 +251,6 @@ def _store_new(
 # --- Prefer: wait ---------------------------------------------------------------------------
 
 
-@contextmanager
-def wait_slot(wait: int | None) -> Iterator[bool]:
-    """Whether this request may wait on MTN: asked to, and one of the process's
-    ``PREFER_WAIT_SLOTS`` is free."""
-    if not wait:
-        yield False
-        return
-    with share_slot("PREFER_WAIT_SLOTS") as free:
-        yield free
-
-
 def _answer(transfer: MoneyTransfer, *, waited: int | None) -> Executed:
     """201 with the transfer; after a wait, as MTN's first answer left it, with the header."""
     if waited is None:
@@ -281,11 +270,33 @@ def _submit_while_waiting(transfer: MoneyTransfer, wait: int) -> MoneyTransfer:
     try:
         return run_inline(job, deadline=deadline)
     except PermitTimeout:
-        type(transfer)._default_manager.filter(pk=transfer.pk, submission=Submission.QUEUED).update(
-            next_attempt_at=timezone.now()
-        )
-        dispatcher_wake()
-        return type(transfer)._default_manager.select_related("tenant").get(pk=transfer.pk)
+        return _hand_to_dispatcher(transfer)
+
+
+def _hand_to_dispatcher(transfer: MoneyTransfer) -> MoneyTransfer:
+    """A transfer this request owned but will not submit: due for the dispatcher now."""
+    now = timezone.now()
+    type(transfer)._default_manager.filter(pk=transfer.pk, submission=Submission.QUEUED).update(
+        next_attempt_at=now
+    )
+    dispatcher_wake()
+    return type(transfer)._default_manager.select_related("tenant").get(pk=transfer.pk)
+
+
+def _wait_or_hand_over(transfer: MoneyTransfer, wait: int | None) -> Executed:
+    """After the create: with ``wait`` and one of the process's ``PREFER_WAIT_SLOTS`` free,
+    submit it here and answer with ``Preference-Applied``; else answer at once.
+
+    The slot is taken only once the row is stored (a request that loses the idempotency
+    key's race never holds one); a transfer created for a wait but without a slot is handed
+    to the dispatcher (one more statement, for such requests only).
+    """
+    if not wait:
+        return _answer(transfer, waited=None)
+    with share_slot("PREFER_WAIT_SLOTS") as free:
+        if free:
+            return _answer(_submit_while_waiting(transfer, wait), waited=wait)
+    return _answer(_hand_to_dispatcher(transfer), waited=None)
 
 
 def transfer_create_and_submit(
@@ -300,23 +311,20 @@ def transfer_create_and_submit(
     """What ``POST /payments`` (or ``/payouts``) does once the request is valid: store it,
     due now, and answer 201; with ``wait`` (``Prefer: wait``) and a free wait slot, submit it
     first and answer with ``Preference-Applied``."""
-    with wait_slot(wait) as waiting:
-        transfer = transfer_create(
-            model=model,
-            tenant=tenant,
-            actor=actor,
-            amount=validated["amount"],
-            currency=validated["currency"],
-            party=validated[model.party_field],
-            reference=validated.get("reference"),
-            description=validated.get("description"),
-            metadata=validated.get("metadata"),
-            idempotency_claim=idempotency_claim,
-            owned=waiting,
-        )
-        if not waiting or wait is None:
-            return _answer(transfer, waited=None)
-        return _answer(_submit_while_waiting(transfer, wait), waited=wait)
+    transfer = transfer_create(
+        model=model,
+        tenant=tenant,
+        actor=actor,
+        amount=validated["amount"],
+        currency=validated["currency"],
+        party=validated[model.party_field],
+        reference=validated.get("reference"),
+        description=validated.get("description"),
+        metadata=validated.get("metadata"),
+        idempotency_claim=idempotency_claim,
+        owned=bool(wait),
+    )
+    return _wait_or_hand_over(transfer, wait)
 
 
 def refund_create_and_submit(
@@ -328,15 +336,12 @@ def refund_create_and_submit(
     wait: int | None = None,
 ) -> Executed:
     """What ``POST /payments/{id}/refunds`` does once the request is valid (as above)."""
-    with wait_slot(wait) as waiting:
-        refund = refund_create(
-            payment=payment,
-            actor=actor,
-            amount=validated.get("amount"),
-            reason=validated.get("reason"),
-            idempotency_claim=idempotency_claim,
-            owned=waiting,
-        )
-        if not waiting or wait is None:
-            return _answer(refund, waited=None)
-        return _answer(_submit_while_waiting(refund, wait), waited=wait)
+    refund = refund_create(
+        payment=payment,
+        actor=actor,
+        amount=validated.get("amount"),
+        reason=validated.get("reason"),
+        idempotency_claim=idempotency_claim,
+        owned=bool(wait),
+    )
+    return _wait_or_hand_over(refund, wait)
