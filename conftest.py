@@ -125,6 +125,28 @@ def _fresh_mtn_clients() -> Iterator[None]:
     forget_clients()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_mtn_limits() -> Iterator[None]:
+    """Each test starts with every MTN account's limits untouched: a 429 in one test slows
+    its account down (for as long as MTN asked), in this process and in Redis."""
+    from django.core.cache import cache
+
+    from mtn.limits import forget_local_state
+
+    def forget() -> None:
+        forget_local_state()
+        delete_pattern = getattr(cache, "delete_pattern", None)
+        if delete_pattern is not None:
+            try:
+                delete_pattern("*mtn:limits:*")
+            except Exception:  # noqa: BLE001 - a test that cut Redis on purpose
+                return
+
+    forget()
+    yield
+    forget()
+
+
 @pytest.fixture
 def mtn(mtn_http, settings) -> responses.RequestsMock:
     """``mtn_http`` with one try per MTN call (nothing sleeps), no callback URL, and merchant
@@ -134,6 +156,14 @@ def mtn(mtn_http, settings) -> responses.RequestsMock:
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     settings.MTN_STATUS_POLL_AFTER_SECONDS = 60
     return mtn_http
+
+
+def dispatch() -> dict[str, int]:
+    """Run the worker's dispatcher until nothing is due now (what ``run_worker --once`` does):
+    a create only stores the payment; this is what sends it to MTN."""
+    from shell.worker import Worker
+
+    return Worker().drain()
 
 
 def mtn_calls(mock: responses.RequestsMock, path_pattern: str) -> list:

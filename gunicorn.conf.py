@@ -14,9 +14,11 @@ from the environment (docs/operations.md lists them all):
     LOG_FORMAT, DEBUG         json (the default with DEBUG off) or plain, as in gateway/settings.py
     PROMETHEUS_MULTIPROC_DIR  where the workers share their metrics (see gateway/metrics.py)
 
-Threads: a payment create waits on MTN (up to MTN_SUBMIT_MAX_SECONDS plus its timeouts), so a
-worker with a few threads keeps answering other requests meanwhile. The longest request the
-gateway makes (about 8 + 3 + 10 seconds) fits inside the 30-second timeouts.
+Threads: no request waits on MTN unless asked to (creates answer at once; run_worker talks to
+MTN). The few that do (a create with Prefer: wait, at most 10 s; a payer look-up; the admin's
+re-check) each hold at most PREFER_WAIT_SLOTS, PAYER_LOOKUP_SLOTS and ADMIN_RECHECK_SLOTS
+threads of a process (1 each by default), so with 4 threads at least one is always free for
+reads and MTN's callbacks. The longest request fits inside the 30-second timeouts.
 """
 
 import logging

@@ -92,6 +92,9 @@ class Executed:
     status: int
     body: dict[str, Any]
     stored: bool = False  # already stored on the key by ``idempotency_complete``
+    # Sent with this answer only, never stored (e.g. ``Preference-Applied``): a replay did not
+    # do what they describe.
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def idempotency_complete(claim: Claim, executed: Executed) -> Executed:
@@ -298,7 +301,7 @@ def _execute(claim: Claim, prepared: Any, execute: Callable[[Any, Claim], Execut
         # winner's own payout or refund). It is not this key's answer: answer the winner's
         # (409 while it runs, its stored answer after), never our own.
         raise IdempotencyKeyTaken()
-    return Response(executed.body, status=executed.status)
+    return Response(executed.body, status=executed.status, headers=executed.headers or None)
 
 
 def _complete(claim: Claim, executed: Executed) -> bool:

@@ -396,6 +396,17 @@ MTN_CONNECT_TIMEOUT = env_float("MTN_CONNECT_TIMEOUT", 3.05)
 MTN_READ_TIMEOUT = env_float("MTN_READ_TIMEOUT", 10.0)
 # Retries inside one API request before the payment is left for the worker.
 MTN_SUBMIT_MAX_TRIES = env_int("MTN_SUBMIT_MAX_TRIES", 3)
+# The dispatcher in run_worker (shell/worker.py): threads that wait on MTN at once, and how
+# often it looks for due work besides PostgreSQL's NOTIFY (SQLite has none: it polls).
+DISPATCH_THREADS = env_int("DISPATCH_THREADS", 64)
+DISPATCH_POLL_SECONDS = env_float(
+    "DISPATCH_POLL_SECONDS", 0.1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 0.5
+)
+# Requests that wait on MTN hold at most this many threads of a web process each (contract,
+# Capacity): creates with Prefer: wait, payer look-ups, the admin's re-check.
+PREFER_WAIT_SLOTS = env_int("PREFER_WAIT_SLOTS", 1)
+PAYER_LOOKUP_SLOTS = env_int("PAYER_LOOKUP_SLOTS", 1)
+ADMIN_RECHECK_SLOTS = env_int("ADMIN_RECHECK_SLOTS", 1)
 MTN_SUBMIT_MAX_SECONDS = env_float("MTN_SUBMIT_MAX_SECONDS", 8.0)
 # Per MTN account, over all processes (mtn.limits); an account row may set its own.
 MTN_MAX_IN_FLIGHT = env_int("MTN_MAX_IN_FLIGHT", 32)

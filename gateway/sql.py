@@ -81,14 +81,29 @@ def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return cursor.fetchall()
 
 
-def insert_together(rows: Sequence[Model]) -> None:
+# The channel on which a transaction tells the dispatcher (``run_worker``) that work is due.
+DISPATCH_CHANNEL = "momo_dispatch"
+
+
+def dispatcher_wake() -> None:
+    """Wake the dispatchers (PostgreSQL ``NOTIFY``, delivered when the transaction commits,
+    or at once in autocommit). Elsewhere nothing: the dispatcher polls (SQLite)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, '')", [DISPATCH_CHANNEL])
+
+
+def insert_together(rows: Sequence[Model], *, wake_dispatcher: bool = False) -> None:
     """Insert new model instances atomically, on PostgreSQL in one statement (one round trip).
 
     Each row becomes a data-modifying CTE of a single statement, which PostgreSQL runs and
-    commits as one unit: a constraint violation in any of them inserts none. Auto-increment
-    primary keys come back and are set on the instances. Elsewhere (SQLite) the rows are
-    saved one by one in a transaction. Fields are prepared exactly as ``Model.save`` does
-    (``pre_save`` for auto_now_add, then ``get_db_prep_save``); signals are not sent and
+    commits as one unit: a constraint violation in any of them inserts none. With
+    ``wake_dispatcher`` the same statement notifies the dispatcher (``dispatcher_wake``).
+    Auto-increment primary keys come back and are set on the instances. Elsewhere (SQLite)
+    the rows are saved one by one in a transaction. Fields are prepared exactly as
+    ``Model.save`` does (``pre_save`` for auto_now_add, then ``get_db_prep_save``); signals are
+    not sent and
     custom ``save`` methods are not called, so use it only for models that need neither.
     """
     if connection.vendor != "postgresql":
@@ -119,6 +134,10 @@ def insert_together(rows: Sequence[Model]) -> None:
         if pk_from_database:
             returning.append((index, row))
     selected = ", ".join(f"(SELECT * FROM c{index})" for index, _ in returning) or "1"
+    if wake_dispatcher:
+        # Last in the select list, so that the values zipped below are the inserted keys.
+        selected += ", pg_notify(%s, '')"
+        params.append(DISPATCH_CHANNEL)
     # Inside a caller's transaction a savepoint keeps a violation from aborting all of it;
     # in autocommit (the API's requests) the statement is its own transaction.
     savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()

@@ -161,11 +161,14 @@ def account_callback_base_url(account: MtnAccount) -> str:
 # --- clients ------------------------------------------------------------------------------
 
 
-def mtn_config_for(account: MtnAccount, *, quick: bool = False) -> MtnConfig:
+def mtn_config_for(
+    account: MtnAccount, *, quick: bool = False, timeout_cap: float | None = None
+) -> MtnConfig:
     """The client configuration of ``account`` (decrypts its credentials).
 
     ``quick`` gives short timeouts, for calls made while MTN waits on our answer to its
-    callback (it gives up after about 2 seconds).
+    callback (it gives up after about 2 seconds); ``timeout_cap`` caps both timeouts (a
+    request that waits at most that long for MTN).
     """
     if account.is_default:
         config = MtnConfig.from_settings()
@@ -179,15 +182,23 @@ def mtn_config_for(account: MtnAccount, *, quick: bool = False) -> MtnConfig:
         )
     if quick:
         config = dataclasses.replace(config, connect_timeout=1.0, read_timeout=1.5)
+    if timeout_cap is not None:
+        config = dataclasses.replace(
+            config,
+            connect_timeout=min(config.connect_timeout, timeout_cap),
+            read_timeout=min(config.read_timeout, timeout_cap),
+        )
     return config
 
 
-def mtn_client_for(account: MtnAccount, *, quick: bool = False) -> MtnClient:
+def mtn_client_for(
+    account: MtnAccount, *, quick: bool = False, timeout_cap: float | None = None
+) -> MtnClient:
     """One MTN client (connection pool, token memo) per thread and account configuration.
 
     New credentials make a new configuration, hence a new client, in every process at once.
     """
-    return client_for(mtn_config_for(account, quick=quick))
+    return client_for(mtn_config_for(account, quick=quick, timeout_cap=timeout_cap))
 
 
 def mtn_route(*, tenant_id: Any, currency: str, quick: bool = False) -> RoutedAccount:

@@ -49,6 +49,7 @@ from gateway.admin import (
 )
 from gateway.models import AuditEvent
 from gateway.money import format_amount
+from gateway.shares import share_slot
 from gateway.staff_groups import RECHECK_PERMISSION, RESOLVE_PERMISSION
 from mtn.errors import MtnError
 from mtn.models import DEFAULT_ACCOUNT, MtnAccount
@@ -466,8 +467,18 @@ class TransferAdmin(
                 messages.ERROR,
             )
             return
-        for transfer in transfers:
-            self._recheck_one(request, transfer)
+        with share_slot("ADMIN_RECHECK_SLOTS") as free:
+            if not free:
+                # Each re-check waits on MTN: a bounded share of this process may (Capacity).
+                self.message_user(
+                    request,
+                    "This server is already re-checking with MTN as much as it allows. "
+                    "Nothing was re-checked; try again in a moment.",
+                    messages.WARNING,
+                )
+                return
+            for transfer in transfers:
+                self._recheck_one(request, transfer)
 
     def _recheck_one(self, request: HttpRequest, transfer: MoneyTransfer) -> None:
         label = f"{transfer.kind.capitalize()} {transfer.pk}"

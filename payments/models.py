@@ -54,6 +54,9 @@ class MoneyTransfer(models.Model):
         max_length=16, choices=Submission.choices, default=Submission.QUEUED
     )
     submit_attempts = models.PositiveIntegerField(default=0)
+    # Whether an attempt's outcome was unknown (a timeout, a 5xx...): MTN may have it, so no
+    # later error may fail it (payments.services.submit.SUBMISSION_OUTCOMES).
+    may_have_landed = models.BooleanField(default=False)
     poll_attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True, default="")

@@ -17,7 +17,9 @@ from gateway.audit import Actor, audit_record
 from gateway.errors import GatewayError, ValidationFailed
 from gateway.logging import mask_msisdn
 from gateway.money import MoneyError, parse_currency
+from gateway.shares import share_slot
 from mtn.accounts import mtn_route
+from mtn.calls import PermitTimeout, call_within_limits
 from mtn.errors import (
     MtnAuthenticationError,
     MtnConfigurationError,
@@ -28,6 +30,9 @@ from mtn.errors import (
 from payments.routing import check_currency_carried
 
 logger = logging.getLogger(__name__)
+
+# A look-up waits this long at most for a permit from its MTN account's limits, then is 503.
+PERMIT_WAIT_SECONDS = 2.0
 
 # The payments' MSISDN rule: 9 to 15 digits with the country code, an optional leading "+".
 _MSISDN_RE = re.compile(r"\+?([0-9]{9,15})", re.ASCII)
@@ -46,6 +51,15 @@ REFUSED_MESSAGE = (
     "number could not be looked up; retrying will not help until the gateway's operator fixes "
     "the MTN account."
 )
+
+
+class MtnBusy(GatewayError):
+    code = "mtn_busy"
+    http_status = 503
+    default_message = (
+        "This server is already waiting on MTN for as many look-ups as it allows; "
+        "retry in a moment."
+    )
 
 
 @dataclass(frozen=True)
@@ -87,21 +101,43 @@ def payer_lookup(*, tenant: Any, msisdn: str, currency: str, actor: Actor) -> Pa
     Through the account routed for (tenant, currency). A number MTN does not know is
     ``active=False, name=None``. Raises ``MtnUnavailable`` (502) when MTN cannot answer or
     refuses the gateway itself; writes one audit event either way, never the whole number.
+    Holds one of the process's ``PAYER_LOOKUP_SLOTS`` while MTN answers; with none free,
+    raises ``MtnBusy`` (503 with ``Retry-After``) and asks nobody.
     """
     check_currency_carried(tenant_id=tenant.pk, currency=currency)
+    with share_slot("PAYER_LOOKUP_SLOTS") as free:
+        if not free:
+            raise MtnBusy(headers={"Retry-After": "1"})
+        return _payer_lookup(tenant=tenant, msisdn=msisdn, currency=currency, actor=actor)
+
+
+def _payer_lookup(*, tenant: Any, msisdn: str, currency: str, actor: Actor) -> PayerInfo:
     routed = mtn_route(tenant_id=tenant.pk, currency=currency)
     account = routed.account
     product = "collection" if account.has_product("collection") else "disbursement"
     masked = mask_msisdn(msisdn)
     outcome = "answered"
+    client = routed.client
     try:
-        active = routed.client.account_holder_active(product=product, msisdn=msisdn)
+        active = call_within_limits(
+            account,
+            lambda: client.account_holder_active(product=product, msisdn=msisdn),
+            wait_up_to=PERMIT_WAIT_SECONDS,
+        )
         name = None
         if active:
             try:
-                name = routed.client.basic_user_info(product=product, msisdn=msisdn).name
+                name = call_within_limits(
+                    account,
+                    lambda: client.basic_user_info(product=product, msisdn=msisdn).name,
+                    wait_up_to=PERMIT_WAIT_SECONDS,
+                )
             except MtnNotFoundError:
                 name = None
+    except PermitTimeout as exc:
+        # The account's limits (shared by every process) are taken by other calls now.
+        outcome = "busy"
+        raise MtnBusy(headers={"Retry-After": "1"}) from exc
     except (MtnAuthenticationError, MtnConfigurationError) as exc:
         # The gateway's own set-up, not the merchant's request: say so to operators only.
         outcome = f"refused:{exc.code}"

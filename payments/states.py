@@ -25,6 +25,8 @@ class Submission(models.TextChoices):
 
     QUEUED = "queued", "Queued: not yet accepted by MTN"
     SUBMITTED = "submitted", "Submitted: MTN accepted the reference"
+    # An error followed an attempt that may have landed: MTN's status endpoint decides.
+    CHECKING = "checking", "Checking: MTN's status endpoint decides whether it landed"
     REJECTED = "rejected", "Rejected: MTN refused the request"
 
 

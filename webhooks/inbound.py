@@ -2,16 +2,18 @@
 
 MTN signs nothing (reference section 8), so a callback is a hint: the per-payment door is
 always confirmed with MTN's status endpoint, and the signed door too unless
-``MTN_VERIFY_CALLBACKS`` is off. When MTN cannot be asked right now, the callback is
-deferred and the worker confirms it later; MTN's own answer is never waited on for long,
-because MTN gives up on our answer after about two seconds.
+``MTN_VERIFY_CALLBACKS`` is off. The request only stores it, due now, and wakes the
+dispatcher (``run_worker``), which confirms and applies it (``callback_confirm_job``): MTN
+gives up on our answer after about two seconds, and a slow MTN must not make the gateway miss
+MTN's own callbacks. When MTN cannot be asked, the confirmation is tried again on the
+schedule.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -20,14 +22,16 @@ from django.utils import timezone
 
 from gateway import metrics
 from gateway.parsers import loads_strict
-from mtn.client import TransactionStatus, parse_transaction_status
+from gateway.sql import dispatcher_wake
+from mtn.calls import Job, MtnCall, run_inline
+from mtn.client import MtnClient, TransactionStatus, parse_transaction_status
 from mtn.errors import MtnError
 from payments.models import TRANSFER_MODELS, MoneyTransfer
 from payments.schedule import backoff_delay
 from payments.services import (
     Applied,
+    transfer_account,
     transfer_apply_mtn_status,
-    transfer_client,
     transfer_fetch_mtn_status,
     transfer_flag_for_review,
     transfer_mismatch,
@@ -38,9 +42,6 @@ from webhooks.models import MtnCallback
 logger = logging.getLogger(__name__)
 
 Outcome = MtnCallback.Outcome
-
-# How long a stored callback is left to the request that stores it before the worker takes it.
-UNPROCESSED_GRACE = timedelta(seconds=60)
 
 # Headers worth keeping for support; never the whole environment.
 _KEPT_HEADERS = (
@@ -105,10 +106,11 @@ def callback_receive(
     remote_addr: str,
     transfer: MoneyTransfer | None = None,
 ) -> MtnCallback:
-    """Store a callback as received, then process it. Raises ``MalformedJson`` first.
+    """Store a callback as received, due for the dispatcher. Raises ``MalformedJson`` first.
 
     On the signed door the signature has been checked by the caller and the payment is
-    found by ``externalId``; on the per-payment door the caller found it by token.
+    found by ``externalId``; on the per-payment door the caller found it by token. No MTN
+    call here: the dispatcher confirms and applies it (``callback_confirm_job``).
     """
     body = loads_strict(raw_body)
     if door == MtnCallback.Door.SIGNED and isinstance(body, dict):
@@ -131,13 +133,14 @@ def callback_receive(
         outcome=settled[0] if settled else Outcome.RECEIVED,
         outcome_detail=settled[1] if settled else "",
         processed_at=timezone.now() if settled else None,
-        # Due for the worker if this process dies before processing it; processing clears it.
-        next_attempt_at=None if settled else timezone.now() + UNPROCESSED_GRACE,
+        # Due for the dispatcher now; processing clears it.
+        next_attempt_at=None if settled else timezone.now(),
     )
     if settled:
         metrics.callback_processed(door=callback.door, outcome=callback.outcome)
-        return callback
-    return callback_process(callback=callback, transfer=transfer, reported=reported)
+    else:
+        dispatcher_wake()
+    return callback
 
 
 def _settled_without_work(
@@ -161,14 +164,15 @@ def _settled_without_work(
     return None
 
 
-def callback_process(
+def callback_process_job(
     *,
     callback: MtnCallback,
     transfer: MoneyTransfer | None,
     reported: TransactionStatus | None,
-    quick: bool = True,
-) -> MtnCallback:
-    """Decide and record what a stored callback does. Safe to run again (the worker does).
+    client: MtnClient | None = None,
+) -> Job[MtnCallback]:
+    """Decide and record what a stored callback does: a job (``mtn.calls``) whose one MTN call
+    is the confirmation. Safe to run again.
 
     ``transfer`` must be freshly read: its status decides whether there is anything to do.
     """
@@ -197,8 +201,12 @@ def callback_process(
 
     try:
         # Asked of the MTN account that carries the transfer: only that one knows it.
-        confirmed = transfer_fetch_mtn_status(
-            transfer=transfer, client=transfer_client(transfer, quick=quick)
+        account = transfer_account(transfer)
+        confirmed = yield MtnCall(
+            account=account,
+            request=partial(_status_of, transfer=transfer),
+            client=client,
+            tenant_id=transfer.tenant_id,
         )
     except MtnError as exc:
         return _defer(callback, f"MTN could not be asked: {exc.code}")
@@ -226,8 +234,15 @@ def callback_process(
     )
 
 
-def callback_confirm_deferred(*, callback: MtnCallback) -> MtnCallback:
-    """The worker's retry of a deferred callback (longer MTN timeouts than in a request)."""
+def _status_of(client: MtnClient, *, transfer: MoneyTransfer) -> TransactionStatus:
+    return transfer_fetch_mtn_status(transfer=transfer, client=client)
+
+
+def callback_confirm_job(
+    *, callback: MtnCallback, client: MtnClient | None = None
+) -> Job[MtnCallback]:
+    """The dispatcher's work on a stored callback: read it and its transfer afresh, confirm
+    with MTN, apply."""
     transfer = None
     if callback.object_id is not None:
         model = TRANSFER_MODELS[callback.object_type]
@@ -237,7 +252,16 @@ def callback_confirm_deferred(*, callback: MtnCallback) -> MtnCallback:
     except Exception:  # noqa: BLE001 - it parsed when received; be safe on odd stored text
         body = None
     reported = parse_transaction_status(body) if isinstance(body, dict) else None
-    return callback_process(callback=callback, transfer=transfer, reported=reported, quick=False)
+    return (
+        yield from callback_process_job(
+            callback=callback, transfer=transfer, reported=reported, client=client
+        )
+    )
+
+
+def callback_confirm(*, callback: MtnCallback, client: MtnClient | None = None) -> MtnCallback:
+    """``callback_confirm_job`` run in this thread (within the account's limits)."""
+    return run_inline(callback_confirm_job(callback=callback, client=client))
 
 
 def _finish(callback: MtnCallback, outcome: str, detail: str, confirmed: str = "") -> MtnCallback:

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from gateway.sql import dispatcher_wake
 from webhooks.models import MerchantDelivery
 
 
@@ -40,6 +41,8 @@ def outbox_enqueue(
         "data": data,
     }
     url = tenant.webhook_url or ""
+    if url:
+        dispatcher_wake()  # delivered at the commit of the final state: the worker sends it
     return MerchantDelivery.objects.create(
         event_id=event_id,
         tenant=tenant,

@@ -152,13 +152,16 @@ def test_the_worker_waits_out_an_outage_and_carries_on(monkeypatch, caplog):
     rounds: list[str] = []
 
     class Flaky(Worker):
-        def run_once(self) -> dict[str, int]:
+        def step(self) -> dict[str, int]:
             if len(rounds) < 5:
                 rounds.append("down")
                 raise DOWN
             rounds.append("up")
             self.stop_event.set()
             return {"payment.submitted": 1}
+
+        def deliver_and_purge(self) -> dict[str, int]:
+            return {}  # the dispatcher's outage handling is what this test watches
 
     worker = Flaky(stop_event=threading.Event())
     real_wait = worker.stop_event.wait

@@ -10,7 +10,7 @@ import responses
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from conftest import mtn_calls
+from conftest import dispatch, mtn_calls
 from gateway.audit import Actor
 from gateway.idempotency import (
     idempotency_keys_purge,
@@ -75,8 +75,10 @@ def test_replay_gives_the_same_status_and_body_and_creates_nothing_new(alice, mt
     assert again["Idempotent-Replayed"] == "true"
     assert not first.has_header("Idempotent-Replayed")
     assert Payment.objects.count() == 1
-    assert requests_to_pay(mtn_http) == 1
     assert transfer_events_count() == events_after_first
+    assert requests_to_pay(mtn_http) == 0  # a create stores; the dispatcher sends
+    dispatch()
+    assert requests_to_pay(mtn_http) == 1
     assert IdempotencyKey.objects.count() == 1
 
 
@@ -94,14 +96,19 @@ def test_replay_returns_the_stored_answer_even_after_the_payment_changed(alice, 
 
 
 def test_replay_of_a_failed_create_replays_the_failure(alice, mtn_http):
+    # With Prefer: wait the create answers MTN's refusal: FAILED.
     mtn_http.replace(responses.POST, REQUESTTOPAY_URL, status=500, json={"code": "NOT_ALLOWED"})
-    first = post_json(alice.client, PAYMENTS_URL, BODY, key="k-1")
+    first = post_json(alice.client, PAYMENTS_URL, BODY, key="k-1", HTTP_PREFER="wait=5")
 
-    again = post_json(alice.client, PAYMENTS_URL, BODY, key="k-1")
+    again = post_json(alice.client, PAYMENTS_URL, BODY, key="k-1", HTTP_PREFER="wait=5")
 
     assert first.json()["status"] == "FAILED"
+    assert first["Preference-Applied"] == "wait=5"
     assert again.status_code == 201
     assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert requests_to_pay(mtn_http) == 1
+    dispatch()
     assert requests_to_pay(mtn_http) == 1
 
 
@@ -123,6 +130,8 @@ def test_the_same_body_written_differently_is_a_replay(alice, mtn_http, raw):
     assert again["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
     assert Payment.objects.count() == 1
+    assert requests_to_pay(mtn_http) == 0  # a create stores; the dispatcher sends
+    dispatch()
     assert requests_to_pay(mtn_http) == 1
 
 
@@ -147,9 +156,11 @@ def test_repeat_with_other_body_is_422_and_creates_nothing(alice, mtn_http, chan
     assert_error(response, 422, "idempotency_key_reused")
     assert not response.has_header("Idempotent-Replayed")
     assert Payment.objects.count() == 1
-    assert requests_to_pay(mtn_http) == 1
     assert transfer_events_count() == events_before
     assert IdempotencyKey.objects.values().get() == row_before
+    assert requests_to_pay(mtn_http) == 0  # a create stores; the dispatcher sends
+    dispatch()
+    assert requests_to_pay(mtn_http) == 1
     # The key still replays its first answer.
     assert post_json(alice.client, PAYMENTS_URL, BODY, key="k-1").json() == first.json()
 
@@ -172,6 +183,8 @@ def test_keys_are_scoped_to_the_tenant(alice, bob, mtn_http):
     assert from_alice.json()["id"] != from_bob.json()["id"]
     assert Payment.objects.filter(tenant=alice.tenant).count() == 1
     assert Payment.objects.filter(tenant=bob.tenant).count() == 1
+    assert requests_to_pay(mtn_http) == 0  # a create stores; the dispatcher sends
+    dispatch()
     assert requests_to_pay(mtn_http) == 2
     assert IdempotencyKey.objects.filter(key="shared-key").count() == 2
     replay = post_json(alice.client, PAYMENTS_URL, BODY, key="shared-key")
@@ -304,6 +317,8 @@ def test_a_stale_key_that_created_nothing_runs_afresh(alice, mtn_http):
     assert response.status_code == 201
     assert not response.has_header("Idempotent-Replayed")
     assert Payment.objects.count() == 1
+    assert requests_to_pay(mtn_http) == 0  # a create stores; the dispatcher sends
+    dispatch()
     assert requests_to_pay(mtn_http) == 1
     row.refresh_from_db()
     assert row.state == IdempotencyKey.State.COMPLETED

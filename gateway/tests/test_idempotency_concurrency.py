@@ -12,7 +12,7 @@ import requests
 import responses
 from django.db import connection
 
-from conftest import mtn_calls
+from conftest import dispatch, mtn_calls
 from gateway.models import IdempotencyKey
 from payments.models import Payment
 from payments.tests.helpers import PAYMENTS_URL, REQUESTTOPAY_URL
@@ -54,6 +54,8 @@ def test_concurrent_requests_with_one_key_create_exactly_one_payment(alice, mtn_
         "X-Tenant-ID": "alice",
         "Idempotency-Key": "one-key-many-requests",
         "Content-Type": "application/json",
+        # The winner waits on (slow) MTN, holding the key while the others arrive.
+        "Prefer": "wait=5",
     }
     body = json.dumps({"amount": 1000, "currency": "UGX", "payer": "256700000000"})
 
@@ -76,6 +78,8 @@ def test_concurrent_requests_with_one_key_create_exactly_one_payment(alice, mtn_
     assert replay.status_code == 201
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.json()["id"] == created[0]["id"]
+    assert len(mtn_calls(mtn_http, "requesttopay")) == 1
+    dispatch()  # nothing is left to send
     assert len(mtn_calls(mtn_http, "requesttopay")) == 1
 
 
@@ -103,4 +107,6 @@ def test_concurrent_requests_with_different_keys_create_one_payment_each(
     assert [answer.status_code for answer in answers] == [201] * 10
     assert len({answer.json()["id"] for answer in answers}) == 10
     assert Payment.objects.count() == 10
+    assert len(mtn_calls(mtn_http, "requesttopay")) == 0  # stored; the dispatcher sends
+    dispatch()
     assert len(mtn_calls(mtn_http, "requesttopay")) == 10

@@ -34,6 +34,7 @@ from gateway.openapi import (
     REQUEST_ID,
     error,
 )
+from gateway.prefer import preferred_wait
 from gateway.query import KnownQueryParamsMixin
 from payments import selectors, services
 from payments.api.serializers import (
@@ -101,6 +102,8 @@ class TransferCollectionView(TransferViewMixin, APIView):
             )
             return serializer.validated_data
 
+        wait = preferred_wait(request.headers)
+
         def execute(validated: dict[str, Any], claim: Claim) -> Executed:
             return services.transfer_create_and_submit(
                 model=self.model,
@@ -108,6 +111,7 @@ class TransferCollectionView(TransferViewMixin, APIView):
                 actor=request.user.actor,
                 validated=validated,
                 idempotency_claim=claim,
+                wait=wait,
             )
 
         def recover(claim: IdempotencyKey) -> Executed | None:
@@ -351,12 +355,15 @@ class PaymentRefundsView(KnownQueryParamsMixin, APIView):
             serializer.is_valid(raise_exception=True)
             return serializer.validated_data
 
+        wait = preferred_wait(request.headers)
+
         def execute(validated: dict[str, Any], claim: Claim) -> Executed:
             return services.refund_create_and_submit(
                 payment=payment,
                 actor=request.user.actor,
                 validated=validated,
                 idempotency_claim=claim,
+                wait=wait,
             )
 
         def recover(claim: IdempotencyKey) -> Executed | None:

@@ -15,7 +15,7 @@ BACKFILL = (
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0003_transfer_mtn_account'),
+        ('payments', '0004_dispatch'),
         ('tenants', '0003_encrypt_webhook_secret'),
     ]
 

@@ -40,14 +40,21 @@ from payments.services.settle import (
     transfer_flag_for_review,
     transfer_mismatch,
     transfer_poll,
+    transfer_poll_job,
     transfer_recheck,
     transfer_transition,
 )
-from payments.services.submit import transfer_submit
+from payments.services.submit import (
+    SUBMISSION_OUTCOMES,
+    transfer_check_job,
+    transfer_submit,
+    transfer_submit_job,
+)
 
 __all__ = [
     "ACCEPT_MTN",
     "KEEP",
+    "SUBMISSION_OUTCOMES",
     "Applied",
     "Resolution",
     "ResolutionRefused",
@@ -69,10 +76,13 @@ __all__ = [
     "transfer_fetch_mtn_status",
     "transfer_flag_for_review",
     "transfer_mismatch",
+    "transfer_check_job",
     "transfer_poll",
+    "transfer_poll_job",
     "transfer_recheck",
     "transfer_resolve",
     "transfer_submit",
+    "transfer_submit_job",
     "transfer_transition",
     "uses_platform_money",
 ]

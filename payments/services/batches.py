@@ -33,7 +33,7 @@ from gateway.idempotency import (
 )
 from gateway.models import AuditEvent
 from gateway.request_context import get_request_id
-from gateway.sql import copy_insert
+from gateway.sql import copy_insert, dispatcher_wake
 from payments.models import MoneyTransfer, Payout, PayoutBatch
 from payments.representation import batch_representation
 from payments.routing import transfer_account_route
@@ -137,6 +137,7 @@ def payout_batch_create(
             idempotency_link(idempotency_claim, resource_type="payout_batch", resource_id=batch.pk)
             copy_insert(Payout, payouts)
             copy_insert(AuditEvent, events)
+            dispatcher_wake()  # its items are due now: the NOTIFY is delivered at commit
             audit_event(
                 tenant=tenant,
                 object_type="payout_batch",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.db import models, transaction
@@ -19,12 +20,13 @@ from django.utils import timezone
 
 from gateway.audit import Actor, audit_record
 from gateway.money import same_amount
+from mtn.calls import Job, MtnCall, PermitTimeout, call_within_limits, run_inline
 from mtn.client import MtnClient, TransactionStatus
-from mtn.errors import MtnError, MtnNotFoundError
+from mtn.errors import MtnError, MtnNotFoundError, MtnRetryableError
 from payments.errors import InvalidTransition
 from payments.models import MoneyTransfer
 from payments.representation import transfer_representation
-from payments.routing import transfer_client
+from payments.routing import transfer_account, transfer_client
 from payments.schedule import backoff_delay
 from payments.services.batches import payout_batch_item_final
 from payments.services.common import describe_mtn_error, lock_transfer
@@ -33,6 +35,9 @@ from payments.states import Status, Submission, can_transition, is_final
 from webhooks.outbox import outbox_enqueue
 
 logger = logging.getLogger(__name__)
+
+# A person's re-check waits this long at most for a permit from the account's MTN limits.
+RECHECK_PERMIT_WAIT_SECONDS = 5.0
 
 
 def transfer_fetch_mtn_status(
@@ -49,12 +54,26 @@ def transfer_fetch_mtn_status(
     return client.transfer_status(reference_id=reference_id, retry=False)
 
 
-def transfer_poll(*, transfer: MoneyTransfer, client: MtnClient | None = None) -> MoneyTransfer:
-    """Poll MTN for a submitted, still-pending payment; apply a final status or reschedule."""
+def transfer_poll_job(
+    *, transfer: MoneyTransfer, client: MtnClient | None = None
+) -> Job[MoneyTransfer]:
+    """Poll MTN for a submitted, still-pending payment; apply a final status or reschedule.
+
+    A job (``mtn.calls``): it yields its one status call and records the answer."""
     if transfer.submission != Submission.SUBMITTED or is_final(transfer.status):
         return transfer
     try:
-        mtn_status = transfer_fetch_mtn_status(transfer=transfer, client=client)
+        account = transfer_account(transfer)
+    except MtnError as exc:
+        return _reschedule_poll(transfer, error=describe_mtn_error(exc))
+    call = MtnCall(
+        account=account,
+        request=partial(_status_of, transfer=transfer),
+        client=client,
+        tenant_id=transfer.tenant_id,
+    )
+    try:
+        mtn_status = yield call
     except MtnNotFoundError as exc:
         # Right after a 202 MTN may briefly not know the reference yet: poll again later.
         return _reschedule_poll(transfer, error=describe_mtn_error(exc))
@@ -69,6 +88,15 @@ def transfer_poll(*, transfer: MoneyTransfer, client: MtnClient | None = None) -
         # A mismatch stays pending for a person to look at; keep polling, slowly.
         return _reschedule_poll(result.transfer, error="MTN's record differs from ours")
     return _reschedule_poll(transfer, error="")
+
+
+def transfer_poll(*, transfer: MoneyTransfer, client: MtnClient | None = None) -> MoneyTransfer:
+    """``transfer_poll_job`` run in this thread (within the account's limits)."""
+    return run_inline(transfer_poll_job(transfer=transfer, client=client))
+
+
+def _status_of(client: MtnClient, *, transfer: MoneyTransfer) -> TransactionStatus:
+    return transfer_fetch_mtn_status(transfer=transfer, client=client)
 
 
 def _reschedule_poll(
@@ -90,6 +118,22 @@ def _reschedule_poll(
     return locked
 
 
+def _fetch_within_limits(transfer: MoneyTransfer) -> TransactionStatus:
+    """The status call of a person's re-check, within the account's MTN limits: waits up to
+    ``RECHECK_PERMIT_WAIT_SECONDS`` for a permit, else ``MtnRetryableError`` (not asked)."""
+    account = transfer_account(transfer)
+    try:
+        return call_within_limits(
+            account,
+            lambda: transfer_fetch_mtn_status(transfer=transfer),
+            wait_up_to=RECHECK_PERMIT_WAIT_SECONDS,
+        )
+    except PermitTimeout as exc:
+        raise MtnRetryableError(
+            "ACCOUNT_BUSY", "The MTN account's call limits are in use; try again in a moment."
+        ) from exc
+
+
 def transfer_recheck(*, transfer: MoneyTransfer, actor: Actor) -> ApplyResult:
     """Support's "re-check with MTN": ask the status endpoint now and apply a final answer.
 
@@ -97,7 +141,7 @@ def transfer_recheck(*, transfer: MoneyTransfer, actor: Actor) -> ApplyResult:
     asked or does not know the reference (``MtnNotFoundError``); nothing changes then.
     """
     try:
-        mtn_status = transfer_fetch_mtn_status(transfer=transfer)
+        mtn_status = _fetch_within_limits(transfer)
     except MtnError as exc:
         audit_record(
             tenant=transfer.tenant,
@@ -379,7 +423,7 @@ def transfer_transition(
         locked.failure_message = failure_message[:500]
         if financial_transaction_id:
             locked.mtn_financial_transaction_id = financial_transaction_id[:64]
-        if is_final(target) and locked.submission == Submission.QUEUED:
+        if is_final(target) and locked.submission in (Submission.QUEUED, Submission.CHECKING):
             # MTN reported a final status for our reference, so MTN has the transaction even
             # though the answer to our submission was lost (a crash, a timeout): it was
             # submitted, and nothing is left for the worker to send.

@@ -243,7 +243,12 @@ def test_ugx_on_the_sandbox_explains_that_the_sandbox_takes_only_eur(alice, mtn,
         json={"code": "INVALID_CURRENCY", "message": "Currency not supported."},
     )
 
-    response = post_json(alice.client, PAYMENTS_URL, payment_body(currency="UGX", amount=1000))
+    response = post_json(
+        alice.client,
+        PAYMENTS_URL,
+        payment_body(currency="UGX", amount=1000),
+        HTTP_PREFER="wait=5",  # answered with MTN's first answer
+    )
 
     assert response.status_code == 201
     assert response.json()["status"] == "FAILED"

@@ -65,9 +65,10 @@ def test_create_reads_two_rows_and_writes_in_two_rounds(alice, mtn_http):
     sqls = data_statements(statements(lambda: create(alice.client, "budget")))
 
     # (SELECT key,) (SELECT MTN account claims,) SELECT idempotency key; INSERT key, payment
-    # and audit event (on PostgreSQL one statement, elsewhere three, one commit); then, after
-    # MTN's answer, UPDATE payment, INSERT audit event, UPDATE key (one commit).
-    expected = (5 if connection.vendor == "postgresql" else 7) + auth_reads() + route_reads()
+    # and audit event, waking the dispatcher (on PostgreSQL one statement with its NOTIFY,
+    # elsewhere three, one commit); UPDATE key with the answer. No MTN call, so no UPDATE of
+    # the payment nor its "submitted" event here: the dispatcher writes those.
+    expected = (3 if connection.vendor == "postgresql" else 5) + auth_reads() + route_reads()
     assert len(sqls) == expected, sqls
     assert sum(sql.startswith("SELECT") for sql in sqls) == 1 + auth_reads() + route_reads()
 
@@ -166,10 +167,10 @@ def test_payout_create_adds_one_statement_for_the_reservation(alice, mtn_http):
 
     sqls = data_statements(statements(lambda: payout(alice.client, "budget")))
 
-    # A payment's six, plus the reservation: on PostgreSQL one statement (the conditional
-    # debit, the ledger transaction, the credit of reserved and both entries); elsewhere the
-    # ledger's portable path (find the accounts, two updates, three inserts).
-    expected = (6 if connection.vendor == "postgresql" else 12) + auth_reads() + route_reads()
+    # A payment's statements, plus the reservation: on PostgreSQL one statement (the
+    # conditional debit, the ledger transaction, the credit of reserved and both entries);
+    # elsewhere the ledger's portable path (find the accounts, two updates, three inserts).
+    expected = (4 if connection.vendor == "postgresql" else 10) + auth_reads() + route_reads()
     assert len(sqls) == expected, sqls
     assert (
         sum(sql.startswith("SELECT") for sql in sqls)
@@ -184,8 +185,8 @@ def test_refund_create_locks_the_payment_and_sums_its_refunds(alice, mtn_http):
 
     # (SELECT key,) SELECT payment, idempotency key; SELECT payment FOR UPDATE, SUM of its
     # refunds, whether it or a refund of it is flagged for review; the reservation; INSERT
-    # key, refund and event; after MTN's answer UPDATE refund, INSERT event, UPDATE key.
-    expected = (10 if connection.vendor == "postgresql" else 16) + auth_reads()
+    # key, refund and event (with the NOTIFY); UPDATE key.
+    expected = (8 if connection.vendor == "postgresql" else 14) + auth_reads()
     assert len(sqls) == expected, sqls
 
 

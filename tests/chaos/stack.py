@@ -41,6 +41,7 @@ import psycopg
 import requests
 
 from gateway.tests.production.helpers import production_secrets
+from tests.latency_proxy import LatencyProxy
 from tests.proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -362,6 +363,10 @@ class ChaosStack:
     db_proxy: TcpProxy | None = None
     redis_proxy: TcpProxy | None = None
     redis_db: str = "0"
+    # MTN answers this late (each simulator behind a LatencyProxy), as a real MTN does: the
+    # dispatcher must stay exact with many calls in flight, not only with instant answers.
+    mtn_latency: float = 0.3
+    mtn_proxies: dict[str, LatencyProxy] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -374,6 +379,15 @@ class ChaosStack:
     @property
     def ug_sim_url(self) -> str:
         return f"http://127.0.0.1:{self.ug_sim_port}"
+
+    def gateway_mtn_url(self, account: str) -> str:
+        """Where the gateway reaches the simulator of ``account``: through its latency proxy."""
+        direct = self.sim_urls()[account]
+        if not self.mtn_latency:
+            return direct
+        if account not in self.mtn_proxies:
+            self.mtn_proxies[account] = LatencyProxy(direct, self.mtn_latency)
+        return self.mtn_proxies[account].url
 
     def sim_urls(self) -> dict[str, str]:
         """Each MTN account's simulator, by the account's name (``mtn_account`` on a row)."""
@@ -395,7 +409,7 @@ class ChaosStack:
                 "LOG_FORMAT": "plain",
                 "LOG_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1",
-                "MTN_BASE_URL": self.sim_url,
+                "MTN_BASE_URL": self.gateway_mtn_url("default"),
                 "MTN_CALLBACK_URL": self.base_url,
                 "MTN_STATUS_POLL_AFTER_SECONDS": "1",
                 "MTN_CONNECT_TIMEOUT": "1",
@@ -558,7 +572,7 @@ class ChaosStack:
             "--currency",
             "UGX",
             "--base-url",
-            self.ug_sim_url,
+            self.gateway_mtn_url("uganda"),
             stdin=json.dumps(credentials),
         )
 
@@ -671,5 +685,7 @@ class ChaosStack:
         for proxy in (self.db_proxy, self.redis_proxy):
             if proxy is not None:
                 proxy.close()
+        for mtn_proxy in self.mtn_proxies.values():
+            mtn_proxy.close()
         if self.db is not None:
             self.db.drop()

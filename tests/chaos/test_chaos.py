@@ -1,7 +1,9 @@
 """Chaos: hundreds of concurrent creates while MTN misbehaves and processes die.
 
 A real stack on loopback (see ``stack.py``): gunicorn with 2 workers and two ``run_worker``
-processes on a fresh PostgreSQL database, the MTN simulator injecting faults at random
+processes on a fresh PostgreSQL database, the MTN simulator answering 0.3 s late (behind
+``tests/latency_proxy.py``, as a real MTN does: many calls in flight in each dispatcher) and
+injecting faults at random
 (5xx on POST and GET, 429, timeouts past the gateway's read timeout, lost responses; lost,
 duplicate, late and out-of-order callbacks), and a merchant endpoint that refuses the first
 attempt of some webhook events. One run has two markets: a share of its orders is in UGX,

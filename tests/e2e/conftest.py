@@ -148,18 +148,45 @@ _keys = iter(range(1, 1_000_000))
 
 
 def create(
-    client: APIClient, *, party: str = SUCCESS_MSISDN, kind: str = "payment", **extra: Any
+    client: APIClient,
+    *,
+    party: str = SUCCESS_MSISDN,
+    kind: str = "payment",
+    submit: bool = True,
+    prefer: str | None = None,
+    **extra: Any,
 ) -> Any:
-    """POST a payment (or payout) of 12.50 EUR, the simulator's sandbox currency."""
+    """POST a payment (or payout) of 12.50 EUR, the simulator's sandbox currency; then, as
+    ``run_worker`` does at once, let the dispatcher submit it (``submit``). The create
+    itself answers without calling MTN (``Prefer: wait`` aside)."""
     body = {"amount": "12.50", "currency": "EUR", "description": "Order 42", **extra}
     body["payer" if kind == "payment" else "payee"] = party
     url = PAYMENTS_URL if kind == "payment" else PAYOUTS_URL
-    return client.post(
+    headers = {"HTTP_PREFER": prefer} if prefer else {}
+    response = client.post(
         url,
         json.dumps(body),
         content_type="application/json",
         HTTP_IDEMPOTENCY_KEY=f"e2e-{next(_keys)}",
+        **headers,
     )
+    if submit and response.status_code == 201:
+        dispatch_submissions(kind)
+    return response
+
+
+def dispatch_submissions(kind: str = "payment") -> dict[str, int]:
+    """One round of the worker's dispatcher for ``kind``'s due rows (a new one is due now)."""
+    from shell.worker import Worker
+
+    return Worker(only=(kind,)).run_once()
+
+
+def confirm_callbacks() -> dict[str, int]:
+    """One round of the dispatcher for the callbacks the doors stored: confirm and apply."""
+    from shell.worker import Worker
+
+    return Worker(only=("callback",)).run_once()
 
 
 def make_due(obj: Any) -> None:
@@ -169,9 +196,15 @@ def make_due(obj: Any) -> None:
     )
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = 5.0, *, drive_callbacks: bool = True
+) -> Any:
+    """Poll ``predicate`` until it holds; meanwhile the dispatcher confirms the callbacks MTN
+    sends (as a running ``run_worker`` would)."""
     deadline = time.monotonic() + timeout
     while True:
+        if drive_callbacks:
+            confirm_callbacks()
         value = predicate()
         if value or time.monotonic() > deadline:
             return value

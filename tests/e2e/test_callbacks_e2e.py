@@ -58,8 +58,11 @@ def test_duplicate_and_stale_callbacks_apply_once(sim_with_callbacks, shop, sett
     assert _settle(Payment, payment_id)
     assert _callbacks_done(3)
     outcomes = Counter(MtnCallback.objects.values_list("outcome", flat=True))
-    # The final callback, its duplicate, and a stale PENDING one after them.
-    assert outcomes == {"applied": 1, "duplicate": 1, "final_already": 1}
+    # The final callback, its duplicate, and a stale PENDING one after them. The doors only
+    # store callbacks: the stale one may arrive before the dispatcher applied the final one
+    # (then it is "not_final" at once), or after (then "final_already"); it changes nothing.
+    stale = outcomes.pop("final_already", 0) + outcomes.pop("not_final", 0)
+    assert (outcomes, stale) == ({"applied": 1, "duplicate": 1}, 1)
     assert Payment.objects.get(pk=payment_id).status == "SUCCESSFUL"
     assert AuditEvent.objects.filter(action="payment.succeeded").count() == 1
     assert MerchantDelivery.objects.count() == 1

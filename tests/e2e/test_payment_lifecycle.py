@@ -237,20 +237,26 @@ def test_lost_response_then_409_submits_once_and_completes(sim, shop, settings, 
     assert MerchantDelivery.objects.filter(object_id=transfer.pk).count() == 1
 
 
-def test_lost_response_retried_within_the_request_answers_201_submitted(sim, shop, settings):
-    settings.MTN_SUBMIT_MAX_TRIES = 2
-    settings.MTN_SUBMIT_MAX_SECONDS = 2.0
+def test_lost_response_while_the_request_waits_is_pending_and_sent_once(sim, shop, settings):
+    settings.MTN_STATUS_POLL_AFTER_SECONDS = 0
     sim.set_faults(lose_next_posts=1)
 
-    payment = created(create(shop.client))
+    response = create(shop.client, prefer="wait=5", submit=False)
 
-    assert payment.submission == Submission.SUBMITTED
+    # One attempt per request: its answer was lost, so the outcome is unknown: PENDING.
+    assert response.json()["status"] == "PENDING"
+    assert response["Preference-Applied"] == "wait=5"
+    payment = created(response)
+    assert payment.submission == Submission.QUEUED
+    assert payment.may_have_landed
     tx = sim.state.transaction(payment.mtn_reference_id)
-    assert (tx["post_count"], tx["conflict_count"]) == (1, 1)
+    assert (tx["post_count"], tx["conflict_count"]) == (1, 0)
     make_due(payment)
     Worker().drain()
     payment.refresh_from_db()
     assert payment.status == "SUCCESSFUL"
+    tx = sim.state.transaction(payment.mtn_reference_id)
+    assert (tx["post_count"], tx["conflict_count"]) == (1, 1)  # the resend: "already exists"
 
 
 @pytest.mark.parametrize("kind", ["payment", "payout"])
@@ -292,9 +298,11 @@ def test_mtn_down_at_create_is_submitted_once_by_the_worker(sim, shop, settings,
 def test_permanent_rejection_fails_at_once_with_mtn_code(sim, shop, settings, kind):
     settings.MTN_TARGET_ENVIRONMENT = "mtnuganda"  # the simulator serves "sandbox"
 
-    response = create(shop.client, kind=kind)
+    # With Prefer: wait the create answers with MTN's first answer, here a refusal.
+    response = create(shop.client, kind=kind, prefer="wait=5", submit=False)
 
     assert response.status_code == 201
+    assert response["Preference-Applied"] == "wait=5"
     body = response.json()
     assert body["status"] == "FAILED"
     assert body["failure_reason"]["code"] == "NOT_ALLOWED_TARGET_ENVIRONMENT"

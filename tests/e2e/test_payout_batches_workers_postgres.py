@@ -4,9 +4,7 @@ a batch, and another tenant's payout sent while a big batch is going out.
 These drive ``manage.py run_worker`` as a separate process against the test database and the
 MTN simulator, as production runs it. The kill test holds for any worker that keeps the
 contract (rows with leases, one MTN reference per payout). The fairness test needs the
-dispatcher that sends payouts fairly between tenants (issue 15, the capacity work): with a
-worker that sends due rows oldest first it fails, by design of the test, and is marked
-xfail until that lands (remove the mark then).
+dispatcher to take tenants in turn: a worker that sent due rows oldest first failed it.
 """
 
 from __future__ import annotations
@@ -140,11 +138,6 @@ def test_sigkill_of_the_worker_mid_batch_sends_every_item_to_mtn_exactly_once(si
     assert PayoutBatch.objects.get(pk=batch_id).count == count
 
 
-@pytest.mark.xfail(
-    reason="needs the dispatcher's fairness between tenants (issue 15); today's worker sends "
-    "due rows oldest first, so a big batch goes out before a later payout",
-    strict=False,
-)
 def test_another_tenants_payout_is_sent_while_a_big_batch_goes_out(sim, shop, alice):
     count = 500
     batch_id = create_batch(shop.client, count)

@@ -15,7 +15,7 @@ from payments.states import Submission
 from shell.worker import Worker
 from webhooks.models import MerchantDelivery, MtnCallback
 
-from .conftest import create, make_due, wait_until
+from .conftest import create, dispatch_submissions, make_due, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -39,12 +39,16 @@ def paid_payment(shop, **extra) -> Payment:
 
 
 def refund(shop, payment: Payment, body: dict, key: str):
-    return shop.client.post(
+    """Create a refund; then the dispatcher submits it, as ``run_worker`` does at once."""
+    response = shop.client.post(
         f"/api/v1/payments/{payment.pk}/refunds",
         json.dumps(body),
         content_type="application/json",
         HTTP_IDEMPOTENCY_KEY=key,
     )
+    if response.status_code == 201:
+        dispatch_submissions("refund")
+    return response
 
 
 def test_a_refund_reaches_mtn_once_and_succeeds_through_its_callback(

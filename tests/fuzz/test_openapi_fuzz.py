@@ -35,6 +35,7 @@ from gateway.audit import Actor
 from mtn.sandbox import SandboxConfig, start_sandbox
 from payments import services
 from payments.models import Payment, Payout, Refund
+from shell.worker import Worker
 from tenants.services import tenant_create
 
 pytestmark = pytest.mark.e2e
@@ -70,6 +71,7 @@ def _create(client: APIClient, kind: str, currency: str, key: str) -> str:
         HTTP_IDEMPOTENCY_KEY=key,
     )
     assert response.status_code == 201, response.content
+    Worker().run_once()  # the dispatcher submits it (and refuses UGX on the sandbox)
     return response.json()["id"]
 
 
@@ -108,6 +110,7 @@ def seeded(transactional_db, settings) -> Iterator[Seeded]:
             HTTP_IDEMPOTENCY_KEY=f"seed-refund-{outcome}",
         )
         assert response.status_code == 201, response.content
+        Worker().run_once()  # the dispatcher submits it
         refund_id = response.json()["id"]
         refund = Refund.objects.select_related("tenant").get(pk=refund_id)
         if status == "FAILED":

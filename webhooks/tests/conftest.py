@@ -142,28 +142,47 @@ def sign(raw: bytes) -> str:
     return inbound_signature(settings.MTN_WEBHOOK_SECRET, raw)
 
 
+def confirm_callbacks() -> dict[str, int]:
+    """What the worker's dispatcher does with the callbacks the doors stored: confirm each
+    with MTN and apply it (the doors only store them and answer 200)."""
+    from shell.worker import Worker
+
+    return Worker(only=("callback",)).drain()
+
+
 def post_signed(
     http: Client,
     body: Any,
     *,
     signature: str | None | object = ...,
     method: str = "post",
+    confirm: bool = True,
 ) -> Any:
-    """Send ``body`` (a dict, or the exact bytes) to the signed door."""
+    """Send ``body`` (a dict, or the exact bytes) to the signed door; once it is answered 200,
+    let the dispatcher confirm and apply what it stored (``confirm``)."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     extra = {}
     if signature is ...:
         signature = sign(raw)
     if signature is not None:
         extra["HTTP_X_SIGNATURE_256"] = signature
-    return getattr(http, method)(SIGNED_DOOR, raw, content_type="application/json", **extra)
+    response = getattr(http, method)(SIGNED_DOOR, raw, content_type="application/json", **extra)
+    if confirm and response.status_code == 200:
+        confirm_callbacks()
+    return response
 
 
-def post_token(http: Client, token: str, body: Any, *, method: str = "post") -> Any:
+def post_token(
+    http: Client, token: str, body: Any, *, method: str = "post", confirm: bool = True
+) -> Any:
+    """Send ``body`` to a per-payment door; then the dispatcher, as ``post_signed``."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return getattr(http, method)(
+    response = getattr(http, method)(
         f"/api/v1/webhooks/mtn/{token}", raw, content_type="application/json"
     )
+    if confirm and response.status_code == 200:
+        confirm_callbacks()
+    return response
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import requests
 from webhooks.models import MtnCallback
 from webhooks.signing import inbound_signature
 
-from .conftest import SIGNED_DOOR, mtn_body, mtn_says, submitted
+from .conftest import SIGNED_DOOR, confirm_callbacks, mtn_body, mtn_says, submitted
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -57,6 +57,7 @@ def test_a_chunked_callback_on_the_token_door_is_read_and_stored(live_server, te
 
     assert response.status_code == 200, response.text
     assert MtnCallback.objects.get().raw_body == raw
+    confirm_callbacks()
     payment.refresh_from_db()
     assert payment.status == "SUCCESSFUL"
 

@@ -20,10 +20,12 @@ from webhooks.models import MerchantDelivery, MtnCallback
 
 from .conftest import (
     assert_error,
+    confirm_callbacks,
     mtn_body,
     mtn_says,
     mtn_unreachable,
     post_signed,
+    post_token,
     sign,
     snapshot,
     status_calls,
@@ -577,3 +579,31 @@ def test_an_unverified_successful_without_an_amount_is_flagged_not_applied(
     assert list(MerchantDelivery.objects.values_list("event_type", flat=True)) == [
         "payment.needs_review"
     ]
+
+
+# --- answered at once, confirmed by the dispatcher --------------------------------------------
+
+
+@pytest.mark.parametrize("door", ["signed", "token"])
+@pytest.mark.parametrize("method", ["post", "put"])
+def test_a_callback_is_stored_and_answered_without_a_call_to_mtn(http, mtn, payment, door, method):
+    mtn_says(mtn, payment, "SUCCESSFUL")
+    body = mtn_body(payment)
+
+    if door == "signed":
+        response = post_signed(http, body, method=method, confirm=False)
+    else:
+        response = post_token(http, payment.callback_token, body, method=method, confirm=False)
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert len(mtn.calls) == 0  # MTN is asked by the dispatcher, never in the request
+    callback = MtnCallback.objects.get()
+    assert callback.outcome == MtnCallback.Outcome.RECEIVED
+    assert callback.next_attempt_at <= timezone.now()  # due for the dispatcher now
+    assert Payment.objects.get(pk=payment.pk).status == "PENDING"
+
+    assert confirm_callbacks() == {"callback.confirmed_applied": 1}
+
+    assert status_calls(mtn) == 1
+    assert Payment.objects.get(pk=payment.pk).status == "SUCCESSFUL"

@@ -11,6 +11,7 @@ import re
 import pytest
 from django.utils import timezone
 
+from conftest import dispatch
 from gateway.models import AuditEvent
 from payments.models import Payment, Payout
 from shell.worker import Worker
@@ -190,6 +191,7 @@ def test_callback_url_sent_to_mtn_carries_the_token(api_client, mtn, settings):
     )
 
     payment = Payment.objects.get(pk=response.json()["id"])
+    dispatch()  # the dispatcher submits it, with the callback URL
     sent = next(c for c in mtn.calls if c.request.url.endswith("/requesttopay"))
     assert sent.request.headers["X-Callback-Url"] == (
         f"https://gateway.example.com/api/v1/webhooks/mtn/{payment.callback_token}"

@@ -10,6 +10,7 @@ import responses
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import dispatch
 from gateway import metrics
 from gateway.tests.production.conftest import MTN_BASE, PAYER
 
@@ -47,6 +48,9 @@ def test_metrics_count_a_new_payment_and_time_its_mtn_call(alice, mtn_http, sett
         content_type="application/json",
         HTTP_IDEMPOTENCY_KEY="order-1",
     )
+    stored = scrape(settings)
+    assert value(stored, "momo_due_work", kind="payment") == 1  # due for the dispatcher
+    dispatch()
     after = scrape(settings)
 
     assert created.status_code == 201
@@ -97,6 +101,7 @@ def test_metrics_count_mtn_errors_by_operation_and_code(alice, mtn_http, setting
         json.dumps({"amount": 1000, "currency": "UGX", "payer": PAYER}),
         content_type="application/json",
         HTTP_IDEMPOTENCY_KEY="order-2",
+        HTTP_PREFER="wait=5",
     )
     after = scrape(settings)
 

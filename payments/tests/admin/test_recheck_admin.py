@@ -223,3 +223,25 @@ def test_staff_with_the_recheck_permission_may_recheck(viewer_client, mtn_http, 
     event = AuditEvent.objects.get(action="payment.rechecked")
     assert event.actor_id == "viewer"
     assert Payment.objects.get(pk=pending.pk).status == Status.SUCCESSFUL
+
+
+def test_past_the_processs_share_a_recheck_says_so_and_asks_nobody(
+    admin_client, mtn_http, pending, settings
+):
+    from gateway.shares import share_slot
+
+    mtn_says(mtn_http, pending)
+    settings.ADMIN_RECHECK_SLOTS = 1
+    with share_slot("ADMIN_RECHECK_SLOTS") as taken:  # another re-check is waiting on MTN
+        assert taken
+        response = recheck(admin_client, pending)
+
+    assert response.status_code == 200
+    assert messages_of(response) == [
+        "This server is already re-checking with MTN as much as it allows. "
+        "Nothing was re-checked; try again in a moment."
+    ]
+    assert mtn_calls(mtn_http, "requesttopay/") == []
+    pending.refresh_from_db()
+    assert pending.status == Status.PENDING
+    assert not AuditEvent.objects.filter(action="payment.rechecked").exists()

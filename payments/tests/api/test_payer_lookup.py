@@ -133,6 +133,47 @@ def test_each_look_up_is_audited_with_the_number_masked(api_client, holder, alic
     assert "John" not in json.dumps(event.data)
 
 
+def test_past_the_processs_share_a_look_up_is_503_mtn_busy_and_asks_nobody(
+    api_client, holder, settings
+):
+    from gateway.shares import share_slot
+
+    settings.PAYER_LOOKUP_SLOTS = 1
+    with share_slot("PAYER_LOOKUP_SLOTS") as taken:  # another look-up is waiting on MTN
+        assert taken
+        busy = api_client.get(f"/api/v1/payers/{NUMBER}?currency=UGX")
+
+    assert busy.status_code == 503
+    assert busy.json()["error"]["code"] == "mtn_busy"
+    assert int(busy["Retry-After"]) >= 1
+    assert mtn_calls(holder, "accountholder") == []
+    assert lookups() == []
+    # The slot is free again: the next look-up is answered.
+    assert api_client.get(f"/api/v1/payers/{NUMBER}?currency=UGX").status_code == 200
+
+
+def test_a_look_up_waits_for_its_accounts_limits_and_is_503_past_them(
+    api_client, holder, settings, monkeypatch
+):
+    from mtn.accounts import default_account
+    from mtn.limits import account_limits, permit_try_acquire
+    from payments import payers
+
+    monkeypatch.setattr(payers, "PERMIT_WAIT_SECONDS", 0.05)
+    settings.MTN_MAX_IN_FLIGHT = 1
+    taken = permit_try_acquire("default", account_limits(default_account()))  # a call in flight
+    assert taken is not None
+    try:
+        busy = api_client.get(f"/api/v1/payers/{NUMBER}?currency=UGX")
+    finally:
+        taken.release()
+
+    assert busy.status_code == 503
+    assert busy.json()["error"]["code"] == "mtn_busy"
+    assert mtn_calls(holder, "accountholder") == []
+    assert lookups()[0].data["outcome"] == "busy"
+
+
 def test_mtn_down_is_a_502_never_an_answer(api_client, mtn):
     mtn.get(f"https://mtn.test{ACTIVE}", status=503, json={"code": "SERVICE_UNAVAILABLE"})
     response = api_client.get(f"/api/v1/payers/{NUMBER}?currency=UGX")

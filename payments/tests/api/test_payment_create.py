@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from conftest import mtn_calls
+from conftest import dispatch, mtn_calls
 from gateway.models import AuditEvent, IdempotencyKey
 from payments.models import Payment
 from payments.states import Submission
@@ -90,7 +90,10 @@ def test_create_answers_201_with_the_payment(alice, mtn_http):
     assert str(stored.id) == payment["id"]
     assert stored.tenant == alice.tenant
     assert stored.amount == Decimal("1000")
-    assert stored.submission == Submission.SUBMITTED
+    # Stored due now: the dispatcher sends it; the create itself called nobody.
+    assert stored.submission == Submission.QUEUED
+    assert stored.next_attempt_at <= timezone.now()
+    assert len(mtn_http.calls) == 0
 
 
 def test_create_sends_one_request_to_pay_with_the_payment_as_external_id(alice, mtn_http):
@@ -101,6 +104,7 @@ def test_create_sends_one_request_to_pay_with_the_payment_as_external_id(alice, 
     )
 
     assert response.status_code == 201
+    dispatch()
     [call] = mtn_calls(mtn_http, "requesttopay")
     sent = json.loads(call.request.body)
     payment = Payment.objects.get()
@@ -168,6 +172,7 @@ def test_amount_as_number_or_decimal_string_is_shown_with_the_currency_decimals(
     assert response.status_code == 201, response.content
     assert response.json()["amount"] == shown
     assert response.json()["currency"] == currency
+    dispatch()
     assert mtn_calls(mtn_http, "requesttopay")
 
 
@@ -199,12 +204,14 @@ def test_create_records_created_and_submitted_events_with_the_request_id(alice, 
     )
 
     payment_id = response.json()["id"]
+    dispatch()
     events = list(AuditEvent.objects.filter(object_type="payment", object_id=payment_id))
     assert [event.action for event in events] == ["payment.created", "payment.submitted"]
     assert events[0].actor_type == "api_key"
     assert events[0].actor_id == alice.api_key[:12]
     assert events[0].tenant == alice.tenant
-    assert {event.request_id for event in events} == {"req-create-1"}
+    assert events[0].request_id == "req-create-1"
+    assert events[1].actor_type == "system"  # the dispatcher submitted it
 
 
 def test_the_idempotency_key_stores_the_answer_for_at_least_24_hours(alice, mtn_http):
@@ -285,6 +292,7 @@ def test_amount_above_a_configured_maximum_is_400(alice, mtn_http, settings):
     fields = assert_validation_error(response, "amount")
     assert "5000" in fields["amount"][0]
     assert Payment.objects.count() == 1
+    dispatch()
     assert len(mtn_calls(mtn_http, "requesttopay")) == 1
     assert IdempotencyKey.objects.filter(key="b").count() == 0
 
@@ -526,6 +534,7 @@ def test_no_body_causes_a_server_error(alice, mtn_http, body):
 
 
 def test_mtn_rejecting_outright_is_201_failed_with_the_failure_reason(alice, mtn_http):
+    # With Prefer: wait, the create answers with MTN's first answer: here a refusal.
     mtn_http.replace(
         responses.POST,
         REQUESTTOPAY_URL,
@@ -536,9 +545,10 @@ def test_mtn_rejecting_outright_is_201_failed_with_the_failure_reason(alice, mtn
         },
     )
 
-    response = post_json(alice.client, PAYMENTS_URL, payment_body())
+    response = post_json(alice.client, PAYMENTS_URL, payment_body(), HTTP_PREFER="wait=5")
 
     assert response.status_code == 201
+    assert response["Preference-Applied"] == "wait=5"
     payment = response.json()
     assert payment["status"] == "FAILED"
     assert payment["failure_reason"] == {
@@ -568,8 +578,10 @@ def test_mtn_rejecting_a_payer_is_201_failed(alice, mtn_http):
     )
 
     response = post_json(alice.client, PAYMENTS_URL, payment_body())
+    assert response.json()["status"] == "PENDING"  # answered at once
+    dispatch()
 
-    assert response.status_code == 201
+    response = alice.client.get(f"{PAYMENTS_URL}/{response.json()['id']}")
     assert response.json()["status"] == "FAILED"
     assert response.json()["failure_reason"] == {
         "code": "PAYER_NOT_FOUND",
@@ -577,15 +589,7 @@ def test_mtn_rejecting_a_payer_is_201_failed(alice, mtn_http):
     }
 
 
-@pytest.fixture
-def fast_mtn_retries(settings):
-    settings.MTN_SUBMIT_MAX_TRIES = 2
-    settings.MTN_SUBMIT_MAX_SECONDS = 0.05
-
-
-def test_mtn_unavailable_on_every_try_is_201_pending_due_for_the_worker_within_5s(
-    alice, mtn_http, fast_mtn_retries
-):
+def test_mtn_unavailable_is_pending_due_for_the_next_try_within_5s(alice, mtn_http):
     mtn_http.replace(
         responses.POST,
         REQUESTTOPAY_URL,
@@ -594,12 +598,13 @@ def test_mtn_unavailable_on_every_try_is_201_pending_due_for_the_worker_within_5
     )
 
     response = post_json(alice.client, PAYMENTS_URL, payment_body())
-    answered_at = timezone.now()
-
     assert response.status_code == 201
     assert response.json()["status"] == "PENDING"
     assert response.json()["failure_reason"] is None
-    assert len(mtn_calls(mtn_http, "requesttopay")) == 2
+    dispatch()
+    answered_at = timezone.now()
+
+    assert len(mtn_calls(mtn_http, "requesttopay")) == 1  # one try per round of the dispatcher
     stored = Payment.objects.get()
     assert stored.submission == Submission.QUEUED
     assert stored.next_attempt_at is not None
@@ -610,10 +615,13 @@ def test_mtn_unavailable_on_every_try_is_201_pending_due_for_the_worker_within_5
     assert actions == ["payment.created", "payment.submit_deferred"]
 
 
-def test_every_try_uses_the_same_mtn_reference(alice, mtn_http, fast_mtn_retries):
+def test_every_try_uses_the_same_mtn_reference(alice, mtn_http):
     mtn_http.replace(responses.POST, REQUESTTOPAY_URL, status=503)
 
     post_json(alice.client, PAYMENTS_URL, payment_body())
+    dispatch()
+    Payment.objects.update(next_attempt_at=timezone.now())
+    dispatch()
 
     references = {
         call.request.headers["X-Reference-Id"]
@@ -621,22 +629,25 @@ def test_every_try_uses_the_same_mtn_reference(alice, mtn_http, fast_mtn_retries
         if "requesttopay" in call.request.url
     }
     assert references == {str(Payment.objects.get().mtn_reference_id)}
+    assert len(mtn_calls(mtn_http, "requesttopay")) == 2
 
 
-def test_mtn_unreachable_is_201_pending(alice, mtn_http, fast_mtn_retries):
+def test_mtn_unreachable_is_201_pending(alice, mtn_http):
     mtn_http.replace(
         responses.POST, REQUESTTOPAY_URL, body=requests.ConnectionError("connection refused")
     )
 
     response = post_json(alice.client, PAYMENTS_URL, payment_body())
-    answered_at = timezone.now()
-
     assert response.status_code == 201
     assert response.json()["status"] == "PENDING"
+    dispatch()
+    answered_at = timezone.now()
+
     stored = Payment.objects.get()
     assert stored.submission == Submission.QUEUED
-    assert answered_at < stored.next_attempt_at <= answered_at + timedelta(seconds=5)
-    assert len(mtn_calls(mtn_http, "requesttopay")) == 2
+    assert stored.next_attempt_at <= answered_at + timedelta(seconds=5)
+    assert stored.next_attempt_at > timezone.now() - timedelta(seconds=5)
+    assert len(mtn_calls(mtn_http, "requesttopay")) == 1
 
 
 def test_mtn_409_resource_already_exist_counts_as_submitted(alice, mtn_http):
@@ -648,6 +659,7 @@ def test_mtn_409_resource_already_exist_counts_as_submitted(alice, mtn_http):
     )
 
     response = post_json(alice.client, PAYMENTS_URL, payment_body())
+    dispatch()
 
     assert response.status_code == 201
     assert response.json()["status"] == "PENDING"

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from conftest import dispatch
 from gateway.audit import Actor
 from gateway.models import AuditEvent
 from payments import services
@@ -71,6 +72,7 @@ def test_another_tenants_payment_is_404_on_detail_and_events(alice, bob, payment
 
 
 def test_events_are_the_audit_trail_oldest_first(alice, payment):
+    dispatch()  # the dispatcher submits it
     response = alice.client.get(f"{PAYMENTS_URL}/{payment['id']}/events")
 
     assert response.status_code == 200
@@ -107,6 +109,7 @@ def test_events_show_a_final_transition_last(alice, payment):
 
 def test_events_do_not_leak_other_payments_events(alice, payment, mtn_http):
     other = post_json(alice.client, PAYMENTS_URL, payment_body(), key="other").json()
+    dispatch()
 
     events = alice.client.get(f"{PAYMENTS_URL}/{payment['id']}/events").json()["results"]
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import responses
 
-from conftest import mtn_calls
+from conftest import dispatch, mtn_calls
 from gateway.models import AuditEvent
 from payments.models import Payment, Payout
 from payments.states import Submission
@@ -66,7 +66,10 @@ def test_create_payout_answers_201_and_calls_mtn_transfer_once(alice, mtn_http):
     assert payout["description"] is None
     assert payout["metadata"] == {"a": 1}
     assert payout["failure_reason"] is None
+    assert Payout.objects.get().submission == Submission.QUEUED  # due for the dispatcher
+    assert mtn_calls(mtn_http, "disbursement/v1_0/transfer") == []
 
+    dispatch()
     [call] = mtn_calls(mtn_http, "disbursement/v1_0/transfer")
     sent = json.loads(call.request.body)
     stored = Payout.objects.get()
@@ -90,6 +93,7 @@ def test_payout_omitted_optionals_come_back_null_null_empty(alice, mtn_http):
 
 def test_payout_records_created_and_submitted_events(alice, mtn_http):
     payout_id = post_json(alice.client, PAYOUTS_URL, payout_body()).json()["id"]
+    dispatch()
 
     events = alice.client.get(f"{PAYOUTS_URL}/{payout_id}/events").json()["results"]
     assert [event["action"] for event in events] == ["payout.created", "payout.submitted"]
@@ -152,9 +156,10 @@ def test_payout_rejected_by_mtn_is_201_failed(alice, mtn_http):
         json={"code": "NOT_ENOUGH_FUNDS", "message": "The payer does not have enough funds."},
     )
 
-    response = post_json(alice.client, PAYOUTS_URL, payout_body())
+    response = post_json(alice.client, PAYOUTS_URL, payout_body(), HTTP_PREFER="wait=5")
 
     assert response.status_code == 201
+    assert response["Preference-Applied"] == "wait=5"
     assert response.json()["status"] == "FAILED"
     assert response.json()["failure_reason"] == {
         "code": "NOT_ENOUGH_FUNDS",
@@ -171,6 +176,8 @@ def test_payout_replay_makes_no_new_payout_and_no_new_transfer(alice, mtn_http):
     assert again.json() == first.json()
     assert again["Idempotent-Replayed"] == "true"
     assert Payout.objects.count() == 1
+    assert mtn_calls(mtn_http, "disbursement/v1_0/transfer") == []
+    dispatch()
     assert len(mtn_calls(mtn_http, "disbursement/v1_0/transfer")) == 1
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from conftest import mtn_calls
+from conftest import dispatch, mtn_calls
 from gateway.audit import Actor
 from gateway.models import IdempotencyKey
 from ledger.services import ledger_adjust
@@ -57,6 +57,8 @@ def test_create_answers_201_with_the_refund_and_sends_it_to_mtn(alice, mtn):
     assert body["reason"] == "damaged"
     assert body["failure_reason"] is None
     assert Refund.objects.get().pk == uuid.UUID(body["id"])
+    assert refund_posts(mtn) == []  # stored due now; the dispatcher sends it
+    dispatch()
     assert len(refund_posts(mtn)) == 1
 
 
@@ -81,6 +83,7 @@ def test_a_replay_answers_the_same_and_sends_nothing_more(alice, mtn):
     assert again["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
     assert Refund.objects.count() == 1
+    dispatch()
     assert len(refund_posts(mtn)) == 1
 
 

@@ -176,7 +176,7 @@ def test_every_retry_uses_the_same_reference(tenant, mtn):
     mtn.replace(responses.POST, REQUESTTOPAY, status=202)
     type(payment).objects.filter(pk=payment.pk).update(next_attempt_at=timezone.now())
 
-    transfer_submit(transfer=type(payment).objects.get(pk=payment.pk), retry=False)
+    transfer_submit(transfer=type(payment).objects.get(pk=payment.pk))
 
     references = {c.request.headers["X-Reference-Id"] for c in submits(mtn)}
     assert references == {str(payment.mtn_reference_id)}

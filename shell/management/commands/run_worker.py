@@ -9,9 +9,9 @@ from shell.worker import Worker
 
 class Command(BaseCommand):
     help = (
-        "Run the background work: submissions MTN has not accepted yet, status polling of "
-        "stale PENDING payments, merchant webhook deliveries, deferred callback confirmations "
-        "and the purge of expired idempotency keys. Several workers may run at once."
+        "Run the background work: the dispatcher (submissions to MTN, the confirmation of "
+        "MTN's callbacks, status polls), merchant webhook deliveries and the purge of expired "
+        "idempotency keys. Several workers may run at once."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -19,7 +19,11 @@ class Command(BaseCommand):
             "--once", action="store_true", help="Do all work that is due now, then exit 0."
         )
         parser.add_argument(
-            "--idle-sleep", type=float, default=1.0, help="Seconds to wait when nothing is due."
+            "--idle-sleep",
+            type=float,
+            default=None,
+            help="Seconds between looks for work that fell due by time (default "
+            "DISPATCH_POLL_SECONDS; on PostgreSQL a NOTIFY wakes it sooner).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

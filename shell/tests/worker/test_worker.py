@@ -75,6 +75,7 @@ def test_claim_due_takes_due_rows_and_leases_them(tenant):
     due_one, due_two, later = create(tenant), create(tenant), create(tenant)
     due(due_one)
     due(due_two)
+    Payment.objects.filter(pk=later.pk).update(next_attempt_at=timezone.now() + timedelta(1))
     now = timezone.now()
 
     claimed = claim_due(Payment, now=now)
@@ -111,8 +112,27 @@ def test_rows_with_nothing_due_are_never_claimed(tenant):
 # --- submissions ------------------------------------------------------------------------------
 
 
-def test_fresh_payment_belongs_to_its_request_until_the_lease_ends(tenant, mtn):
+def test_a_created_payment_is_due_at_once_and_the_worker_submits_it(tenant, mtn):
     payment = create(tenant)
+    assert payment.next_attempt_at <= timezone.now()
+    assert posts(mtn) == 0  # creating calls nobody
+
+    assert Worker().run_once() == {"payment.submitted": 1}
+    assert posts(mtn) == 1
+    assert Payment.objects.get(pk=payment.pk).submission == Submission.SUBMITTED
+
+
+def test_a_payment_owned_by_its_request_waits_until_the_lease_ends(tenant, mtn):
+    # Prefer: wait: the request submits it itself and holds a lease meanwhile.
+    payment = transfer_create(
+        model=Payment,
+        tenant=tenant,
+        actor=Actor.system(),
+        amount=Decimal("1000"),
+        currency="UGX",
+        party="256772123456",
+        owned=True,
+    )
     assert payment.next_attempt_at - payment.created_at >= in_request_lease() - timedelta(seconds=1)
 
     assert Worker().run_once() == {}
@@ -246,14 +266,14 @@ def test_one_failing_row_does_not_stop_the_others(tenant, mtn, monkeypatch):
     bad, good = create(tenant), create(tenant)
     due(bad)
     due(good)
-    real_submit = services.transfer_submit
+    real_submit = services.transfer_submit_job
 
     def submit(*, transfer, **kwargs):
         if transfer.pk == bad.pk:
             raise RuntimeError("a bug in one row")
-        return real_submit(transfer=transfer, **kwargs)
+        return (yield from real_submit(transfer=transfer, **kwargs))
 
-    monkeypatch.setattr("shell.worker.transfer_submit", submit)
+    monkeypatch.setattr("shell.worker.transfer_submit_job", submit)
 
     done = Worker().run_once()
 
@@ -293,3 +313,24 @@ def test_run_worker_once_prints_json_counts(tenant, mtn):
 
     assert json.loads(out.getvalue()) == {"done": {"payment.submitted": 1}}
     assert posts(mtn) == 1
+
+
+# --- fairness between tenants on one MTN account ----------------------------------------------
+
+
+def test_a_claim_takes_tenants_in_turn_behind_one_tenants_backlog(
+    tenant, other_tenant, monkeypatch
+):
+    from shell import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "CANDIDATES", 10)  # a backlog past one query's look
+    backlog = [create(tenant) for _ in range(25)]
+    old = timezone.now() - timedelta(minutes=5)
+    Payment.objects.filter(pk__in=[p.pk for p in backlog]).update(next_attempt_at=old)
+    single = create(other_tenant)  # due later than all of the backlog
+
+    claimed = worker_module.claim_transfers(Payment, now=timezone.now(), budget=lambda _: 4)
+
+    assert len(claimed) == 4  # the account's budget
+    assert single.pk in {p.pk for p in claimed}  # not behind the other tenant's 25
+    assert sum(p.tenant_id == tenant.pk for p in claimed) == 3
