@@ -163,6 +163,9 @@ def test_the_worker_waits_out_an_outage_and_carries_on(monkeypatch, caplog):
         def deliver_and_purge(self) -> dict[str, int]:
             return {}  # the dispatcher's outage handling is what this test watches
 
+        def _reconcile_forever(self) -> None:
+            return  # likewise: its thread waits minutes on the stop event this test counts
+
     worker = Flaky(stop_event=threading.Event())
     real_wait = worker.stop_event.wait
     monkeypatch.setattr(worker.stop_event, "wait", lambda t=None: waits.append(t) or real_wait(0))

@@ -258,7 +258,10 @@ def test_successful_with_another_amount_is_not_applied(tenant, mtn):
 
     assert after.status == "PENDING"
     assert after.needs_review
-    assert MerchantDelivery.objects.count() == 0
+    # The merchant hears of the flag (When MTN disagrees), not of a success.
+    assert list(MerchantDelivery.objects.values_list("event_type", flat=True)) == [
+        "payout.needs_review"
+    ]
 
 
 def test_mtn_has_it_pending_so_it_is_polled(tenant, mtn):
