@@ -132,12 +132,16 @@ def _bearer_token(request: Request, *, raw_key: str) -> str | None:
     return token
 
 
-def _slug_exists(slug: str) -> bool:
+def _is_slug(slug: str) -> bool:
     try:
         slug_validator(slug)
     except ValidationError:
         return False
-    return Tenant.objects.filter(slug=slug).exists()
+    return True
+
+
+def _slug_exists(slug: str) -> bool:
+    return _is_slug(slug) and Tenant.objects.filter(slug=slug).exists()
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -153,6 +157,10 @@ class ApiKeyAuthentication(BaseAuthentication):
             raw_key = bearer
         # With a bearer key and no X-Tenant-ID, the key names its tenant.
         tenant_slug = slug or None
+        if tenant_slug is not None and not _is_slug(tenant_slug):
+            # No tenant has such a slug (and PostgreSQL refuses a NUL in a query parameter:
+            # it must never reach the key look-up). Said before any key is looked at.
+            raise AuthenticationFailed(UNKNOWN_SLUG)
         refusal = NO_MATCH if tenant_slug is not None else UNKNOWN_KEY
         # PostgreSQL refuses NUL in a query parameter: a 500 unless refused here.
         if len(raw_key) <= 200 and "\x00" not in raw_key:
