@@ -15,6 +15,7 @@ traffic.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -30,10 +31,12 @@ from django.utils import timezone
 
 from ledger.models import AccountKind, LedgerAccount
 from mtn.accounts import default_account, mtn_client_for
+from mtn.calls import PermitTimeout, call_within_limits
 from mtn.errors import MtnError, MtnNotFoundError
 from mtn.models import MtnAccount
 from mtn.values import TransactionStatus
 from payments.models import TRANSFER_MODELS, MoneyTransfer, ReconcileRun
+from payments.routing import transfer_account
 from payments.services.settle import (
     Applied,
     transfer_apply_mtn_status,
@@ -50,6 +53,11 @@ _WALLET_ACCOUNTS = {
     "collection": (AccountKind.MTN_COLLECTION, Decimal(-1)),
     "disbursement": (AccountKind.MTN_DISBURSEMENT, Decimal(-1)),
 }
+
+
+# How long reconcile waits for a permit of an account busy with the dispatcher's calls before
+# it counts the object as not answered (it is asked again at the next run).
+PERMIT_WAIT_SECONDS = 30.0
 
 
 @dataclass
@@ -165,7 +173,14 @@ def _check(transfer: MoneyTransfer) -> str:
     """Ask MTN about one final transfer and compare: ``agrees``, ``unanswered``, or the
     outcome that flagged it."""
     try:
-        mtn_status = transfer_fetch_mtn_status(transfer=transfer)
+        # Within the account's limits, like every other call to it (Capacity).
+        mtn_status = call_within_limits(
+            transfer_account(transfer),
+            lambda: transfer_fetch_mtn_status(transfer=transfer),
+            wait_up_to=PERMIT_WAIT_SECONDS,
+        )
+    except PermitTimeout:
+        return "unanswered"
     except MtnNotFoundError as exc:
         if transfer.status == Status.FAILED:
             return "agrees"  # MTN never received it: FAILED is right
@@ -224,7 +239,19 @@ def _wallets(*, account: str | None, out: Callable[[str], None]) -> list[dict[st
             if not mtn_account.is_default and not mtn_account.has_product(product):
                 continue
             try:
-                balance = mtn_client_for(mtn_account).account_balance(product=product, retry=False)
+                balance = call_within_limits(
+                    mtn_account,
+                    functools.partial(
+                        mtn_client_for(mtn_account).account_balance, product=product, retry=False
+                    ),
+                    wait_up_to=PERMIT_WAIT_SECONDS,
+                )
+            except PermitTimeout:
+                out(f"wallet {mtn_account.name} {product}: MTN could not be asked (ACCOUNT_BUSY)")
+                wallets.append(
+                    {"account": mtn_account.name, "product": product, "error": "ACCOUNT_BUSY"}
+                )
+                continue
             except MtnError as exc:
                 out(f"wallet {mtn_account.name} {product}: MTN could not be asked ({exc.code})")
                 wallets.append({"account": mtn_account.name, "product": product, "error": exc.code})

@@ -206,7 +206,7 @@ def test_two_workers_never_exceed_the_accounts_limits(shop, proxied_sim, setting
     for _, step in events:
         concurrent += step
         peak = max(peak, concurrent)
-    assert peak <= in_flight
+    assert peak <= in_flight, sorted(calls)
     starts = sorted(start for start, _, _, _ in calls)
     # Over any second, at most a second's worth of calls and the limiter's small burst.
     burst = max(1, int(rate * 0.1))
