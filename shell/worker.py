@@ -591,8 +591,13 @@ class Worker:
             close_old_connections()
             try:
                 self._reconcile_if_due(timezone.now())
-            except Exception:
-                # An outage or a bad answer: logged, and looked at again next time.
+            except Exception as exc:
+                if is_database_unavailable(exc):
+                    # The dispatcher reports the outage; this is looked at again next time.
+                    connections["default"].close_if_unusable_or_obsolete()
+                    self.last_reconcile_check_at = None
+                    self.stop_event.wait(OUTAGE_MAX_WAIT)
+                    continue
                 logger.exception("worker: the daily reconciliation failed; trying again later")
             self.stop_event.wait(RECONCILE_CHECK_EVERY.total_seconds())
         connections.close_all()
