@@ -99,7 +99,7 @@ class Command(BaseCommand):
             "",
             "API       http://127.0.0.1:8000/api/v1/   (docs: http://127.0.0.1:8000/api/docs/)",
             f"API key   {api_key}",
-            f"Tenant    {DEMO_SLUG}   (send it as X-Tenant-ID beside X-API-Key)",
+            f"Tenant    {DEMO_SLUG}   (X-Tenant-ID beside X-API-Key, or Bearer <key> alone)",
             f"Admin     http://127.0.0.1:8000/admin/   {login}",
             "Webhooks  each verified event is printed below by webhook_listen",
             "Stop      Ctrl-C",
