@@ -119,6 +119,22 @@ def parse_list_filters(params: Any, *, party_field: str | None = None) -> ListFi
     return ListFilters(**values)
 
 
+def _newest_first_page(
+    queryset: QuerySet[Any], *, cursor: tuple[datetime, uuid.UUID] | None, limit: int
+) -> tuple[list[Any], str | None]:
+    """One page of ``queryset``, newest first, after ``cursor`` (keyset on created_at and id,
+    so a page costs the same however deep): its rows and the next page's cursor, if any."""
+    if cursor:
+        created_at, last_id = cursor
+        queryset = queryset.filter(
+            Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=last_id)
+        )
+    rows = list(queryset.order_by("-created_at", "-pk")[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1]) if has_more and rows else None
+
+
 def encode_cursor(transfer: MoneyTransfer) -> str:
     raw = f"{transfer.created_at.isoformat()}|{transfer.pk}".encode()
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
@@ -153,15 +169,8 @@ def transfer_list(*, model: type[MoneyTransfer], tenant: Any, filters: ListFilte
         queryset = queryset.filter(created_at__gte=filters.created_after)
     if filters.created_before:
         queryset = queryset.filter(created_at__lt=filters.created_before)
-    if filters.cursor:
-        created_at, last_id = filters.cursor
-        queryset = queryset.filter(
-            Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=last_id)
-        )
-    rows = list(queryset.order_by("-created_at", "-pk")[: filters.limit + 1])
-    has_more = len(rows) > filters.limit
-    rows = rows[: filters.limit]
-    return Page(results=rows, next_cursor=encode_cursor(rows[-1]) if has_more and rows else None)
+    rows, next_cursor = _newest_first_page(queryset, cursor=filters.cursor, limit=filters.limit)
+    return Page(results=rows, next_cursor=next_cursor)
 
 
 def transfer_events(*, transfer: MoneyTransfer) -> list[AuditEvent]:
@@ -216,15 +225,8 @@ def refund_list(*, tenant: Any, filters: RefundFilters) -> Page:
         queryset = queryset.filter(payment_id=filters.payment)
     if filters.status:
         queryset = queryset.filter(status=filters.status)
-    if filters.cursor:
-        created_at, last_id = filters.cursor
-        queryset = queryset.filter(
-            Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=last_id)
-        )
-    rows = list(queryset.order_by("-created_at", "-pk")[: filters.limit + 1])
-    has_more = len(rows) > filters.limit
-    rows = rows[: filters.limit]
-    return Page(results=rows, next_cursor=encode_cursor(rows[-1]) if has_more and rows else None)
+    rows, next_cursor = _newest_first_page(queryset, cursor=filters.cursor, limit=filters.limit)
+    return Page(results=rows, next_cursor=next_cursor)
 
 
 # --- payout batches ------------------------------------------------------------------------
@@ -293,20 +295,10 @@ def payout_batch_list(*, tenant: Any, filters: BatchListFilters) -> BatchPage:
         queryset = queryset.filter(status=filters.status)
     if filters.reference is not None:
         queryset = queryset.filter(reference=filters.reference)
-    if filters.cursor:
-        created_at, last_id = filters.cursor
-        queryset = queryset.filter(
-            Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=last_id)
-        )
-    rows = list(queryset.order_by("-created_at", "-pk")[: filters.limit + 1])
-    has_more = len(rows) > filters.limit
-    rows = rows[: filters.limit]
+    rows, next_cursor = _newest_first_page(queryset, cursor=filters.cursor, limit=filters.limit)
     for row in rows:
         row.tenant = tenant
-    return BatchPage(
-        results=rows,
-        next_cursor=encode_cursor(rows[-1]) if has_more and rows else None,  # type: ignore[arg-type]
-    )
+    return BatchPage(results=rows, next_cursor=next_cursor)
 
 
 @dataclass(frozen=True)
